@@ -1,0 +1,1 @@
+"""AetherGraph: a Python-first runtime for agentic and scientific workflows."""

@@ -1,0 +1,319 @@
+"""In-memory storage: the test double and the reference behaviour for every backend.
+
+Everything is kept in dicts and lists of this process; blobs that must appear as local files are
+written to a private temporary folder, removed on ``close()``.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import re
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from aethergraph.storage.records import (
+        Artifact,
+        Event,
+        LogEntry,
+        NodeRecord,
+        RunRecord,
+        RunStatus,
+        WaitRecord,
+        WaitStatus,
+    )
+
+__all__ = ["MemoryStorage", "words"]
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def words(text: str) -> list[str]:
+    """The lower-cased words of ``text``: how full-text queries and documents are tokenised."""
+    return [w.lower() for w in _WORD.findall(text)]
+
+
+def _event_words(event: Event) -> set[str]:
+    parts = [event.text or "", event.topic or "", event.kind, " ".join(event.tags)]
+    return set(words(" ".join(parts)))
+
+
+class MemoryStorage:
+    """All stores in process memory. Safe for one event loop plus worker threads logging."""
+
+    def __init__(self) -> None:
+        self._runs: dict[str, RunRecord] = {}
+        self._nodes: dict[str, dict[str, NodeRecord]] = {}
+        self._events: list[Event] = []
+        self._logs: dict[str, list[LogEntry]] = {}
+        self._log_lock = threading.Lock()
+        self._kv: dict[str, tuple[Any, float | None]] = {}
+        self._blobs: dict[str, bytes] = {}
+        self._artifacts: dict[str, Artifact] = {}
+        self._waits: dict[str, WaitRecord] = {}
+        self._tmp: Path | None = None
+
+    @property
+    def location(self) -> str:
+        """Always ``memory``."""
+        return "memory"
+
+    async def flush(self) -> None:
+        """Nothing to do: memory writes are immediate."""
+
+    async def close(self) -> None:
+        """Remove the temporary folder used for local files."""
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+    # -- runs ------------------------------------------------------------------------------
+    async def put_run(self, record: RunRecord) -> None:
+        """Insert or replace a run record."""
+        self._runs[record.run_id] = copy.copy(record)
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        """The run record, or ``None``."""
+        rec = self._runs.get(run_id)
+        return copy.copy(rec) if rec is not None else None
+
+    async def list_runs(
+        self,
+        *,
+        status: RunStatus | None = None,
+        graph_id: str | None = None,
+        session_id: str | None = None,
+        parent_run_id: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[RunRecord]:
+        """Matching runs, newest first."""
+        found = [
+            copy.copy(r)
+            for r in reversed(self._runs.values())
+            if (status is None or r.status == status)
+            and (graph_id is None or r.graph_id == graph_id)
+            and (session_id is None or r.session_id == session_id)
+            and (parent_run_id is None or r.parent_run_id == parent_run_id)
+        ]
+        found.sort(key=lambda r: r.created_at, reverse=True)
+        return found[offset : offset + limit]
+
+    # -- nodes -----------------------------------------------------------------------------
+    async def put_node(self, record: NodeRecord) -> None:
+        """Insert or replace a node record."""
+        self._nodes.setdefault(record.run_id, {})[record.node_id] = copy.copy(record)
+
+    async def list_nodes(self, run_id: str) -> list[NodeRecord]:
+        """The run's nodes in first-stored order."""
+        return [copy.copy(n) for n in self._nodes.get(run_id, {}).values()]
+
+    # -- events ----------------------------------------------------------------------------
+    async def append_event(self, event: Event) -> None:
+        """Append one memory event."""
+        self._events.append(copy.deepcopy(event))
+
+    async def query_events(
+        self,
+        *,
+        scope_id: str | None = None,
+        run_id: str | None = None,
+        kinds: Sequence[str] | None = None,
+        topic: str | None = None,
+        tags: Sequence[str] | None = None,
+        text: str | None = None,
+        limit: int = 50,
+    ) -> list[Event]:
+        """The newest ``limit`` matching events, oldest first."""
+        wanted = set(words(text)) if text else set()
+        out: list[Event] = []
+        for ev in reversed(self._events):
+            if len(out) >= limit:
+                break
+            if (
+                (scope_id is None or ev.scope_id == scope_id)
+                and (run_id is None or ev.run_id == run_id)
+                and (not kinds or ev.kind in kinds)
+                and (topic is None or ev.topic == topic)
+                and (not tags or set(tags) <= set(ev.tags))
+                and (not wanted or wanted <= _event_words(ev))
+            ):
+                out.append(copy.deepcopy(ev))
+        out.reverse()
+        return out
+
+    # -- logs ------------------------------------------------------------------------------
+    def append_log(self, entry: LogEntry) -> None:
+        """Keep one log entry (thread-safe)."""
+        with self._log_lock:
+            self._logs.setdefault(entry.run_id, []).append(entry)
+
+    async def list_logs(self, run_id: str, *, limit: int = 1000) -> list[LogEntry]:
+        """The run's first ``limit`` log entries."""
+        with self._log_lock:
+            return list(self._logs.get(run_id, [])[:limit])
+
+    # -- kv --------------------------------------------------------------------------------
+    def _live(self, key: str) -> tuple[Any, float | None] | None:
+        item = self._kv.get(key)
+        if item is None:
+            return None
+        if item[1] is not None and item[1] <= time.time():
+            del self._kv[key]
+            return None
+        return item
+
+    async def kv_get_many(self, keys: Sequence[str]) -> dict[str, Any]:
+        """Live values of the given keys."""
+        out: dict[str, Any] = {}
+        for key in keys:
+            item = self._live(key)
+            if item is not None:
+                out[key] = copy.deepcopy(item[0])
+        return out
+
+    async def kv_set_many(self, items: Mapping[str, Any], *, expires_at: float | None) -> None:
+        """Set several keys with one expiry."""
+        for key, value in items.items():
+            self._kv[key] = (copy.deepcopy(value), expires_at)
+
+    async def kv_delete(self, key: str) -> bool:
+        """Delete a key; whether it was live."""
+        existed = self._live(key) is not None
+        self._kv.pop(key, None)
+        return existed
+
+    async def kv_expire(self, key: str, expires_at: float | None) -> bool:
+        """Change a live key's expiry."""
+        item = self._live(key)
+        if item is None:
+            return False
+        self._kv[key] = (item[0], expires_at)
+        return True
+
+    async def kv_scan(self, prefix: str) -> list[str]:
+        """Live keys with the prefix, sorted."""
+        return sorted(k for k in list(self._kv) if k.startswith(prefix) and self._live(k))
+
+    async def kv_incr(self, key: str, amount: int) -> int:
+        """Add to an integer value."""
+        item = self._live(key)
+        current = item[0] if item is not None else 0
+        if not isinstance(current, int) or isinstance(current, bool):
+            raise TypeError(f"kv key {key!r} holds {type(current).__name__}, not an integer")
+        value = current + amount
+        self._kv[key] = (value, item[1] if item is not None else None)
+        return value
+
+    # -- blobs -----------------------------------------------------------------------------
+    async def put_bytes(self, data: bytes) -> str:
+        """Keep bytes under their sha256."""
+        sha = hashlib.sha256(data).hexdigest()
+        self._blobs.setdefault(sha, bytes(data))
+        return sha
+
+    async def put_file(self, path: Path, *, move: bool = False) -> str:
+        """Keep a file's content under its sha256."""
+        sha = await self.put_bytes(Path(path).read_bytes())
+        if move:
+            Path(path).unlink(missing_ok=True)
+        return sha
+
+    async def read_bytes(self, sha256: str) -> bytes:
+        """The bytes under a digest."""
+        return self._blobs[sha256]
+
+    def _tmpdir(self) -> Path:
+        if self._tmp is None:
+            self._tmp = Path(tempfile.mkdtemp(prefix="aethergraph-mem-"))
+        return self._tmp
+
+    async def local_path(self, sha256: str) -> Path:
+        """Write the blob to the private temporary folder and return that path."""
+        data = self._blobs[sha256]
+        path = self._tmpdir() / "blobs" / sha256
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        return path
+
+    def staging_path(self, suffix: str = "") -> Path:
+        """A fresh path in the private temporary folder."""
+        folder = self._tmpdir() / "staging"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / f"{uuid.uuid4().hex}{suffix}"
+
+    # -- artifacts -------------------------------------------------------------------------
+    async def add_artifact(self, artifact: Artifact) -> None:
+        """Index an artifact."""
+        self._artifacts[artifact.id] = copy.deepcopy(artifact)
+
+    async def get_artifact(self, artifact_id: str) -> Artifact | None:
+        """The artifact, or ``None``."""
+        a = self._artifacts.get(artifact_id)
+        return copy.deepcopy(a) if a is not None else None
+
+    async def query_artifacts(
+        self,
+        *,
+        run_id: str | None = None,
+        session_id: str | None = None,
+        graph_id: str | None = None,
+        node_id: str | None = None,
+        kind: str | None = None,
+        name: str | None = None,
+        labels: Mapping[str, Any] | None = None,
+        pinned: bool | None = None,
+        limit: int = 100,
+    ) -> list[Artifact]:
+        """Matching artifacts, newest first."""
+        out = [
+            copy.deepcopy(a)
+            for a in reversed(self._artifacts.values())
+            if (run_id is None or a.run_id == run_id)
+            and (session_id is None or a.session_id == session_id)
+            and (graph_id is None or a.graph_id == graph_id)
+            and (node_id is None or a.node_id == node_id)
+            and (kind is None or a.kind == kind)
+            and (name is None or a.name == name)
+            and (pinned is None or a.pinned == pinned)
+            and all(k in a.labels and a.labels[k] == v for k, v in (labels or {}).items())
+        ]
+        out.sort(key=lambda a: a.created_at, reverse=True)
+        return out[:limit]
+
+    async def set_pinned(self, artifact_id: str, pinned: bool) -> bool:
+        """Pin or unpin an artifact."""
+        a = self._artifacts.get(artifact_id)
+        if a is None:
+            return False
+        a.pinned = pinned
+        return True
+
+    # -- waits -----------------------------------------------------------------------------
+    async def put_wait(self, record: WaitRecord) -> None:
+        """Insert or replace a wait."""
+        self._waits[record.wait_id] = copy.deepcopy(record)
+
+    async def get_wait(self, wait_id: str) -> WaitRecord | None:
+        """The wait, or ``None``."""
+        w = self._waits.get(wait_id)
+        return copy.deepcopy(w) if w is not None else None
+
+    async def list_waits(
+        self, *, run_id: str | None = None, status: WaitStatus | None = None
+    ) -> list[WaitRecord]:
+        """Matching waits, oldest first."""
+        return [
+            copy.deepcopy(w)
+            for w in self._waits.values()
+            if (run_id is None or w.run_id == run_id) and (status is None or w.status == status)
+        ]

@@ -1,0 +1,211 @@
+"""What a storage backend provides: one small protocol per kind of record, composed into ``Storage``.
+
+Writes are visible to the writing process at once. They become durable, and visible to other
+processes, when ``flush()`` returns or, for writes nobody flushed, within the backend's short flush
+deadline. The runtime flushes at every point where it acknowledges something to a caller: a run's
+outputs returned, a node checkpointed, a wait opened, a kv value set, a memory event recorded.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from pathlib import Path
+
+    from aethergraph.storage.records import (
+        Artifact,
+        Event,
+        LogEntry,
+        NodeRecord,
+        RunRecord,
+        RunStatus,
+        WaitRecord,
+        WaitStatus,
+    )
+
+__all__ = [
+    "ArtifactIndex",
+    "BlobStore",
+    "EventStore",
+    "KVStore",
+    "LogStore",
+    "NodeStore",
+    "RunStore",
+    "Storage",
+    "WaitStore",
+]
+
+
+class RunStore(Protocol):
+    """Run records, one per run id."""
+
+    async def put_run(self, record: RunRecord) -> None:
+        """Insert or replace the record with ``record.run_id``."""
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        """The record, or ``None`` when there is no such run."""
+
+    async def list_runs(
+        self,
+        *,
+        status: RunStatus | None = None,
+        graph_id: str | None = None,
+        session_id: str | None = None,
+        parent_run_id: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[RunRecord]:
+        """Matching runs, newest first."""
+
+
+class NodeStore(Protocol):
+    """Node records, one per (run id, node id)."""
+
+    async def put_node(self, record: NodeRecord) -> None:
+        """Insert or replace the record with ``(record.run_id, record.node_id)``."""
+
+    async def list_nodes(self, run_id: str) -> list[NodeRecord]:
+        """The run's nodes in the order they were first stored."""
+
+
+class EventStore(Protocol):
+    """The append-only memory event log."""
+
+    async def append_event(self, event: Event) -> None:
+        """Append one event."""
+
+    async def query_events(
+        self,
+        *,
+        scope_id: str | None = None,
+        run_id: str | None = None,
+        kinds: Sequence[str] | None = None,
+        topic: str | None = None,
+        tags: Sequence[str] | None = None,
+        text: str | None = None,
+        limit: int = 50,
+    ) -> list[Event]:
+        """The newest ``limit`` matching events, oldest first.
+
+        ``tags`` requires every tag given; ``text`` is a full-text query requiring every word.
+        """
+
+
+class LogStore(Protocol):
+    """Log records kept with their run."""
+
+    def append_log(self, entry: LogEntry) -> None:
+        """Keep one entry. Synchronous and thread-safe: loggers are called from worker threads."""
+
+    async def list_logs(self, run_id: str, *, limit: int = 1000) -> list[LogEntry]:
+        """The run's first ``limit`` entries, oldest first."""
+
+
+class KVStore(Protocol):
+    """A JSON key-value store with optional expiry (absolute epoch seconds)."""
+
+    async def kv_get_many(self, keys: Sequence[str]) -> dict[str, Any]:
+        """The values of the keys that exist and have not expired."""
+
+    async def kv_set_many(self, items: Mapping[str, Any], *, expires_at: float | None) -> None:
+        """Set every key in ``items``, with the given expiry (``None``: never)."""
+
+    async def kv_delete(self, key: str) -> bool:
+        """Delete the key; whether it existed."""
+
+    async def kv_expire(self, key: str, expires_at: float | None) -> bool:
+        """Change a live key's expiry; whether it existed."""
+
+    async def kv_scan(self, prefix: str) -> list[str]:
+        """Live keys starting with ``prefix``, sorted."""
+
+    async def kv_incr(self, key: str, amount: int) -> int:
+        """Atomically add ``amount`` to an integer value (a missing key counts as 0)."""
+
+
+class BlobStore(Protocol):
+    """Content-addressed bytes, named by their sha256 hex digest."""
+
+    async def put_bytes(self, data: bytes) -> str:
+        """Store ``data``; its sha256."""
+
+    async def put_file(self, path: Path, *, move: bool = False) -> str:
+        """Store the file's content (moving it in when ``move``); its sha256."""
+
+    async def read_bytes(self, sha256: str) -> bytes:
+        """The content, or ``KeyError`` when there is none under that digest."""
+
+    async def local_path(self, sha256: str) -> Path:
+        """A local file holding the content, or ``KeyError``."""
+
+    def staging_path(self, suffix: str = "") -> Path:
+        """A fresh path, inside the storage's own folder, for a writer to fill before ``put_file``."""
+
+
+class ArtifactIndex(Protocol):
+    """The index of artifacts: provenance, kind, labels and metrics of stored blobs."""
+
+    async def add_artifact(self, artifact: Artifact) -> None:
+        """Index one artifact."""
+
+    async def get_artifact(self, artifact_id: str) -> Artifact | None:
+        """The artifact, or ``None``."""
+
+    async def query_artifacts(
+        self,
+        *,
+        run_id: str | None = None,
+        session_id: str | None = None,
+        graph_id: str | None = None,
+        node_id: str | None = None,
+        kind: str | None = None,
+        name: str | None = None,
+        labels: Mapping[str, Any] | None = None,
+        pinned: bool | None = None,
+        limit: int = 100,
+    ) -> list[Artifact]:
+        """Matching artifacts, newest first; ``labels`` must all be present with equal values."""
+
+    async def set_pinned(self, artifact_id: str, pinned: bool) -> bool:
+        """Pin or unpin; whether the artifact exists."""
+
+
+class WaitStore(Protocol):
+    """Durable continuations: nodes waiting for an answer."""
+
+    async def put_wait(self, record: WaitRecord) -> None:
+        """Insert or replace the record with ``record.wait_id``."""
+
+    async def get_wait(self, wait_id: str) -> WaitRecord | None:
+        """The wait, or ``None``."""
+
+    async def list_waits(
+        self, *, run_id: str | None = None, status: WaitStatus | None = None
+    ) -> list[WaitRecord]:
+        """Matching waits, oldest first."""
+
+
+class Storage(
+    RunStore,
+    NodeStore,
+    EventStore,
+    LogStore,
+    KVStore,
+    BlobStore,
+    ArtifactIndex,
+    WaitStore,
+    Protocol,
+):
+    """Everything the runtime keeps, in one backend."""
+
+    @property
+    def location(self) -> str:
+        """Where the data lives, for messages (a folder, or ``memory``)."""
+
+    async def flush(self) -> None:
+        """Make every write so far durable and visible to other processes."""
+
+    async def close(self) -> None:
+        """Flush and release the backend's resources; idempotent."""
