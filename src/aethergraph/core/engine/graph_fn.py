@@ -1,0 +1,88 @@
+"""``@graph_fn``: an async (or sync) function that is an agent; awaiting it starts a run."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, overload
+
+from aethergraph.core.engine.catalog import register_graph
+from aethergraph.core.engine.signature import FunctionSignature
+from aethergraph.errors import GraphDefinitionError
+
+__all__ = ["GraphFunction", "graph_fn"]
+
+
+class GraphFunction:
+    """A function declared with ``@graph_fn``. Awaiting a call runs it; inside a run, as a child."""
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        *,
+        name: str | None = None,
+        inputs: Sequence[str] | None = None,
+        outputs: Sequence[str] | None = None,
+        version: str = "0.1.0",
+        description: str | None = None,
+    ) -> None:
+        if not callable(fn):
+            raise GraphDefinitionError(f"@graph_fn decorates a function, got {fn!r}")
+        self.fn = fn
+        self.name = name or fn.__name__
+        self.version = version
+        self.description = description if description is not None else inspect.getdoc(fn)
+        self.is_async = inspect.iscoroutinefunction(fn)
+        self.sig = FunctionSignature(
+            fn, kind="graph_fn", name=self.name, inputs=inputs, outputs=outputs
+        )
+        functools.update_wrapper(self, fn)
+        register_graph(self.name, self)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Coroutine[Any, Any, dict[str, Any]]:
+        """Start a run of this graph with the given inputs; await it for the outputs."""
+        from aethergraph.core.engine.run import run_async
+
+        if self.sig.context_param is not None:
+            kwargs.pop(self.sig.context_param, None)
+        return run_async(self, self.sig.bind(args, kwargs))
+
+    def __repr__(self) -> str:
+        return f"<graph_fn {self.name!r} v{self.version}>"
+
+
+@overload
+def graph_fn(name: Callable[..., Any]) -> GraphFunction: ...
+@overload
+def graph_fn(
+    name: str | None = None,
+    *,
+    inputs: Sequence[str] | None = None,
+    outputs: Sequence[str] | None = None,
+    version: str = "0.1.0",
+    description: str | None = None,
+) -> Callable[[Callable[..., Any]], GraphFunction]: ...
+def graph_fn(
+    name: str | Callable[..., Any] | None = None,
+    *,
+    inputs: Sequence[str] | None = None,
+    outputs: Sequence[str] | None = None,
+    version: str = "0.1.0",
+    description: str | None = None,
+) -> GraphFunction | Callable[[Callable[..., Any]], GraphFunction]:
+    """Declare an agent: ``@graph_fn`` or ``@graph_fn(name=..., outputs=[...])``."""
+    if callable(name):
+        return GraphFunction(name)
+
+    def decorate(fn: Callable[..., Any]) -> GraphFunction:
+        return GraphFunction(
+            fn,
+            name=name,
+            inputs=inputs,
+            outputs=outputs,
+            version=version,
+            description=description,
+        )
+
+    return decorate

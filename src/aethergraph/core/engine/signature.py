@@ -1,0 +1,175 @@
+"""What the engine needs to know about a user function, worked out once at decoration time.
+
+``FunctionSignature`` answers: which parameter receives the NodeContext, which inputs are required,
+how call arguments map onto input names, and how a return value becomes an outputs dict (the output
+contract of SPEC §2).
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from aethergraph.errors import GraphDefinitionError, InputValidationError, OutputContractError
+
+__all__ = ["FunctionSignature"]
+
+_CONTEXT_TYPE_NAMES = ("NodeContext",)
+
+
+def _is_context_param(param: inspect.Parameter) -> bool:
+    if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+        return False
+    if param.name == "context":
+        return True
+    ann = param.annotation
+    if isinstance(ann, str):
+        return ann.rsplit(".", 1)[-1] in _CONTEXT_TYPE_NAMES
+    return getattr(ann, "__name__", None) in _CONTEXT_TYPE_NAMES
+
+
+class FunctionSignature:
+    """The inputs, context parameter and output declaration of one decorated function."""
+
+    __slots__ = (
+        "context_param",
+        "defaults",
+        "kind",
+        "name",
+        "outputs",
+        "params",
+        "positional",
+        "required",
+        "var_keyword",
+    )
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        *,
+        kind: str,
+        name: str,
+        inputs: Sequence[str] | None,
+        outputs: Sequence[str] | None,
+    ) -> None:
+        self.kind = kind
+        self.name = name
+        sig = inspect.signature(fn)
+        self.context_param: str | None = None
+        params: list[str] = []
+        positional: list[str] = []
+        required: list[str] = []
+        defaults: dict[str, Any] = {}
+        self.var_keyword = False
+        for p in sig.parameters.values():
+            if self.context_param is None and _is_context_param(p):
+                self.context_param = p.name
+                continue
+            if p.kind is p.VAR_POSITIONAL:
+                raise GraphDefinitionError(
+                    f"{kind} {name!r} takes *{p.name}; inputs are named, so declare each one "
+                    "as a parameter (or take a list)"
+                )
+            if p.kind is p.VAR_KEYWORD:
+                self.var_keyword = True
+                continue
+            params.append(p.name)
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+                positional.append(p.name)
+            if p.default is p.empty:
+                required.append(p.name)
+            else:
+                defaults[p.name] = p.default
+        if inputs is not None:
+            unknown = [i for i in inputs if i not in params] if not self.var_keyword else []
+            if unknown:
+                raise GraphDefinitionError(
+                    f"{kind} {name!r} declares inputs {unknown} that are not parameters of the "
+                    f"function (parameters: {params})"
+                )
+        self.params = tuple(params)
+        self.positional = tuple(positional)
+        self.required = tuple(required)
+        self.defaults = defaults
+        self.outputs: tuple[str, ...] | None = _check_outputs(kind, name, outputs)
+
+    def bind(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        """Map call arguments onto input names (without the context parameter)."""
+        if len(args) > len(self.positional):
+            raise InputValidationError(
+                f"{self.kind} {self.name!r} takes {len(self.positional)} positional inputs "
+                f"({', '.join(self.positional) or 'none'}) but got {len(args)}"
+            )
+        bound = dict(zip(self.positional, args, strict=False))
+        for key, value in kwargs.items():
+            if key in bound:
+                raise InputValidationError(
+                    f"{self.kind} {self.name!r} got input {key!r} both by position and by name"
+                )
+            bound[key] = value
+        return bound
+
+    def check_inputs(self, inputs: Mapping[str, Any], where: str) -> None:
+        """Raise ``InputValidationError`` for unknown or missing inputs."""
+        if not self.var_keyword:
+            for key in inputs:
+                if key not in self.params:
+                    close = difflib.get_close_matches(key, self.params, n=1)
+                    hint = f"; did you mean {close[0]!r}?" if close else ""
+                    raise InputValidationError(
+                        f"{where}: unknown input {key!r}{hint} "
+                        f"(inputs: {', '.join(self.params) or 'none'})"
+                    )
+        for key in self.required:
+            if key not in inputs:
+                raise InputValidationError(
+                    f"{where}: missing required input {key!r} "
+                    f"(required: {', '.join(self.required)})"
+                )
+
+    def to_outputs(self, result: Any, run_id: str) -> dict[str, Any]:
+        """Apply the output contract to a return value.
+
+        A dict is the outputs; a non-dict maps onto a single declared output (or ``result`` when
+        none is declared); ``None`` with nothing declared is no outputs.
+        """
+        declared = self.outputs
+        if isinstance(result, dict):
+            if declared:
+                missing = [k for k in declared if k not in result]
+                if missing:
+                    raise OutputContractError(
+                        f"{self.kind} {self.name!r} in run {run_id} returned no value for declared output "
+                        f"{', '.join(repr(m) for m in missing)} (it returned keys "
+                        f"{sorted(map(str, result))}); return a dict with every declared output"
+                    )
+            return result
+        if declared:
+            if len(declared) == 1:
+                return {declared[0]: result}
+            raise OutputContractError(
+                f"{self.kind} {self.name!r} in run {run_id} returned {type(result).__name__}, but declares outputs "
+                f"{list(declared)}; return a dict with those keys"
+            )
+        if result is None:
+            return {}
+        return {"result": result}
+
+
+def _check_outputs(kind: str, name: str, outputs: Sequence[str] | None) -> tuple[str, ...] | None:
+    if outputs is None:
+        return None
+    if isinstance(outputs, str):
+        outputs = [outputs]
+    names = tuple(outputs)
+    for o in names:
+        if not isinstance(o, str) or not o:
+            raise GraphDefinitionError(
+                f"{kind} {name!r} declares output {o!r}; output names must be non-empty strings"
+            )
+    dupes = {o for o in names if names.count(o) > 1}
+    if dupes:
+        raise GraphDefinitionError(f"{kind} {name!r} declares output {sorted(dupes)} twice")
+    return names

@@ -1,0 +1,154 @@
+"""``@tool``: a reusable, versioned operation with declared outputs.
+
+One object, three behaviours, chosen by where it is called: inside a ``@graphify`` builder a call
+declares a node and returns its handle; inside a running node it runs at once as a child node of
+the run (await it); anywhere else it is the plain function.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, overload
+
+from aethergraph.core.engine.retry import RetryPolicy
+from aethergraph.core.engine.signature import FunctionSignature
+from aethergraph.core.engine.tool_node import call_tool_node
+from aethergraph.core.graph.tracing import current_builder
+from aethergraph.errors import GraphDefinitionError
+from aethergraph.services.runtime.base import _current_context
+
+__all__ = ["Tool", "declared_tools", "tool"]
+
+_NODE_OPTIONS = ("_id", "_alias", "_after")
+_declared: ContextVar[dict[str, Tool] | None] = ContextVar("aethergraph_declared_tools", default=None)
+
+
+@contextmanager
+def declared_tools(into: dict[str, Tool]) -> Iterator[dict[str, Tool]]:
+    """Collect, by name, the tools that graph builders declare nodes for inside the block."""
+    token = _declared.set(into)
+    try:
+        yield into
+    finally:
+        _declared.reset(token)
+
+
+class Tool:
+    """A function declared with ``@tool``."""
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        *,
+        name: str | None = None,
+        inputs: Sequence[str] | None = None,
+        outputs: Sequence[str] | None = None,
+        version: str = "0.1.0",
+        timeout_s: float | None = None,
+        retry: RetryPolicy | int | None = None,
+    ) -> None:
+        if not callable(fn):
+            raise GraphDefinitionError(f"@tool decorates a function, got {fn!r}")
+        if timeout_s is not None and timeout_s <= 0:
+            raise GraphDefinitionError(f"tool timeout_s must be > 0, got {timeout_s!r}")
+        self.timeout_s = timeout_s
+        self.retry = RetryPolicy.coerce(retry)
+        self.fn = fn
+        self.name = name or fn.__name__
+        self.version = version
+        self.is_async = inspect.iscoroutinefunction(fn)
+        self.sig = FunctionSignature(fn, kind="tool", name=self.name, inputs=inputs, outputs=outputs)
+        functools.update_wrapper(self, fn)
+
+    @property
+    def outputs(self) -> tuple[str, ...] | None:
+        """The declared output names (``None`` when taken from the returned dict)."""
+        return self.sig.outputs
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Declare a node (in a builder), run a child node (in a run), or call the function."""
+        builder = current_builder()
+        if builder is not None:
+            return self._declare(builder, args, kwargs)
+        parent = _current_context.get()
+        if parent is not None:
+            return call_tool_node(self, parent, args, kwargs)
+        return self.fn(*args, **kwargs)
+
+    def _declare(self, builder: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        options = {k: kwargs.pop(k) for k in _NODE_OPTIONS if k in kwargs}
+        if self.sig.context_param is not None and self.sig.context_param in kwargs:
+            raise GraphDefinitionError(
+                f"tool {self.name!r} was given {self.sig.context_param}= inside a graphify "
+                "builder; the node receives its own context when it runs, so leave it out"
+            )
+        inputs = self.sig.bind(args, kwargs)
+        self.sig.check_inputs(inputs, f"tool {self.name!r} in graph {builder.name!r}")
+        seen = _declared.get()
+        if seen is not None:
+            other = seen.setdefault(self.name, self)
+            if other is not self:
+                raise GraphDefinitionError(
+                    f"graph {builder.name!r} uses two different tools named {self.name!r} "
+                    f"({other.fn.__module__}.{other.fn.__qualname__} and "
+                    f"{self.fn.__module__}.{self.fn.__qualname__}); give one another name="
+                )
+        return builder.add_node(
+            tool=self.name,
+            version=self.version,
+            inputs=inputs,
+            outputs=self.sig.outputs,
+            node_id=options.get("_id"),
+            alias=options.get("_alias"),
+            after=options.get("_after"),
+        )
+
+    def __repr__(self) -> str:
+        return f"<tool {self.name!r} v{self.version}>"
+
+
+@overload
+def tool(outputs: Callable[..., Any]) -> Tool: ...
+@overload
+def tool(
+    outputs: Sequence[str] | str | None = None,
+    inputs: Sequence[str] | None = None,
+    *,
+    name: str | None = None,
+    version: str = "0.1.0",
+    timeout_s: float | None = None,
+    retry: RetryPolicy | int | None = None,
+) -> Callable[[Callable[..., Any]], Tool]: ...
+def tool(
+    outputs: Sequence[str] | str | Callable[..., Any] | None = None,
+    inputs: Sequence[str] | None = None,
+    *,
+    name: str | None = None,
+    version: str = "0.1.0",
+    timeout_s: float | None = None,
+    retry: RetryPolicy | int | None = None,
+) -> Tool | Callable[[Callable[..., Any]], Tool]:
+    """Declare a tool: ``@tool``, ``@tool(["out"])`` or ``@tool(name=..., outputs=[...])``.
+
+    ``timeout_s`` and ``retry`` apply to each node the tool runs as.
+    """
+    if callable(outputs):
+        return Tool(outputs)
+    declared = [outputs] if isinstance(outputs, str) else outputs
+
+    def decorate(fn: Callable[..., Any]) -> Tool:
+        return Tool(
+            fn,
+            name=name,
+            inputs=inputs,
+            outputs=declared,
+            version=version,
+            timeout_s=timeout_s,
+            retry=retry,
+        )
+
+    return decorate

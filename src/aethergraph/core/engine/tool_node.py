@@ -1,0 +1,84 @@
+"""A ``@tool`` called inside a running node: a child node of the run, with its own record."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from aethergraph.core.engine.context import NodeContext
+from aethergraph.core.engine.failure import annotate, describe, is_cancellation
+from aethergraph.services.runtime.base import _current_context
+from aethergraph.storage.records import NodeRecord, NodeStatus
+
+if TYPE_CHECKING:
+    from aethergraph.core.engine.run_state import RunState
+    from aethergraph.core.engine.tool import Tool
+
+__all__ = ["call_tool_node", "execute_node"]
+
+
+async def call_tool_node(
+    tool: Tool, parent: NodeContext, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> dict[str, Any]:
+    """Run ``tool`` now as a child node of ``parent``'s run and return its outputs dict."""
+    context_param = tool.sig.context_param
+    if context_param is not None:
+        # The seed passes context=context: the node still gets a context of its own.
+        kwargs.pop(context_param, None)
+    inputs = tool.sig.bind(args, kwargs) if args else kwargs
+    run = parent._run
+    node_id = run.next_node_id(tool.name)
+    if run.limiter is None and run.retry is None:
+        return await execute_node(tool, run, node_id, inputs)
+    return await _with_policies(tool, run, node_id, inputs)
+
+
+async def _with_policies(
+    tool: Tool, run: RunState, node_id: str, inputs: dict[str, Any]
+) -> dict[str, Any]:
+    async def attempt(n: int) -> dict[str, Any]:
+        if run.limiter is None:
+            return await execute_node(tool, run, node_id, inputs, attempt=n)
+        async with run.limiter:
+            return await execute_node(tool, run, node_id, inputs, attempt=n)
+
+    if run.retry is None:
+        return await attempt(1)
+    return await run.retry.call(attempt)
+
+
+async def execute_node(
+    tool: Tool, run: RunState, node_id: str, inputs: dict[str, Any], *, attempt: int = 1
+) -> dict[str, Any]:
+    """Execute one node of ``run``: record it, inject its context, apply the output contract."""
+    record = NodeRecord(
+        run.run_id, node_id, tool.name, NodeStatus.RUNNING, inputs, None, None, attempt, time.time()
+    )
+    storage = run.storage
+    await storage.put_node(record)
+    run.node_started(node_id)
+    ctx = NodeContext(run, node_id)
+    context_param = tool.sig.context_param
+    token = _current_context.set(ctx)
+    try:
+        if context_param is None:
+            result = tool.fn(**inputs)
+        else:
+            result = tool.fn(**inputs, **{context_param: ctx})
+        if tool.is_async:
+            result = await result
+        outputs = tool.sig.to_outputs(result, run.run_id)
+    except BaseException as exc:
+        record.status = NodeStatus.CANCELLED if is_cancellation(exc) else NodeStatus.FAILED
+        record.error = describe(exc)
+        record.finished_at = time.time()
+        await storage.put_node(record)
+        annotate(exc, run.run_id, run.graph_id, node_id)
+        raise
+    finally:
+        _current_context.reset(token)
+    record.status = NodeStatus.SUCCEEDED
+    record.outputs = outputs
+    record.finished_at = time.time()
+    await storage.put_node(record)
+    return outputs

@@ -1,0 +1,74 @@
+"""Service and runtime management: registry, lifecycle, workspace, runs, channels. Re-export only."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from aethergraph.core.engine.host import get_host
+from aethergraph.core.engine.runs import (
+    cancel_run,
+    cancel_run_async,
+    get_run,
+    get_run_async,
+    list_runs,
+    list_runs_async,
+    reply,
+    reply_async,
+)
+from aethergraph.services.channel import (
+    FileChannel,
+    register_channel,
+    set_channel_alias,
+    set_default_channel,
+)
+from aethergraph.services.runtime.registry import (
+    close_services,
+    get_ext_context_service,
+    list_ext_context_services,
+    override_context_service,
+    register_context_service,
+    unregister_context_service,
+)
+from aethergraph.storage.records import NodeStatus, RunRecord, RunStatus
+
+if TYPE_CHECKING:
+    from aethergraph.storage.protocols import Storage
+
+__all__ = [
+    "FileChannel",
+    "NodeStatus",
+    "RunRecord",
+    "RunStatus",
+    "cancel_run",
+    "cancel_run_async",
+    "close_services",
+    "configure",
+    "get_ext_context_service",
+    "get_run",
+    "get_run_async",
+    "list_ext_context_services",
+    "list_runs",
+    "list_runs_async",
+    "override_context_service",
+    "register_channel",
+    "register_context_service",
+    "reply",
+    "reply_async",
+    "set_channel_alias",
+    "set_default_channel",
+    "unregister_context_service",
+    "workspace",
+]
+
+
+def configure(
+    *, workspace: str | os.PathLike[str] | None = None, storage: Storage | None = None
+) -> None:
+    """Choose where runs are kept: a workspace folder, or a storage backend."""
+    get_host().configure(workspace=workspace, storage=storage)
+
+
+def workspace() -> str:
+    """The workspace folder runs are kept in."""
+    return str(get_host().workspace())

@@ -1,0 +1,181 @@
+"""``start_server`` / ``stop_server``: the sidecar HTTP server on a loop that owns the services.
+
+``start_server`` runs uvicorn on a background thread with its own event loop and returns the base
+URL once the socket accepts connections. While it runs, every run started anywhere in the process
+executes on that loop, so services' locks, pools and clients stay on one loop.
+``start_server_async`` serves on the caller's loop instead. FastAPI and uvicorn are imported here,
+on first start, never by ``import aethergraph``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+from typing import Any
+
+from aethergraph.core.engine.host import get_host
+from aethergraph.errors import ServerError
+from aethergraph.services.runtime.registry import close_services
+
+__all__ = ["server_url", "start_server", "start_server_async", "stop_server", "stop_server_async"]
+
+
+class _Running:
+    """The one server of this process."""
+
+    def __init__(self, server: Any, url: str, loop: asyncio.AbstractEventLoop) -> None:
+        self.server = server
+        self.url = url
+        self.loop = loop
+        self.thread: threading.Thread | None = None
+        self.task: asyncio.Task[None] | None = None
+
+
+_current: _Running | None = None
+_guard = threading.Lock()
+
+
+def server_url() -> str | None:
+    """The running server's base URL, or ``None``."""
+    return _current.url if _current is not None else None
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ServerError(
+            f"cannot listen on {host}:{port}: {exc}. Pick another port (port=0 picks a free one)"
+        ) from exc
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+def _make_server(sock: socket.socket, token: str | None) -> tuple[Any, str]:
+    import uvicorn
+
+    from aethergraph.server.app import create_app
+
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    config = uvicorn.Config(
+        create_app(token=token), log_level="warning", lifespan="off", access_log=False
+    )
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    return server, f"http://{shown}:{port}"
+
+
+def _token_for(host: str, token: str | None) -> str | None:
+    loopback = host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
+    if not loopback and not token:
+        raise ServerError(
+            f"binding to {host} exposes the server beyond this machine; pass token=... (clients "
+            "then send 'Authorization: Bearer <token>'), or bind to 127.0.0.1"
+        )
+    return token
+
+
+def start_server(host: str = "127.0.0.1", port: int = 8745, *, token: str | None = None) -> str:
+    """Start the server on a background thread; return its URL once it accepts connections."""
+    global _current
+    with _guard:
+        if _current is not None:
+            raise ServerError(f"a server is already running at {_current.url}; stop_server() first")
+        sock = _bind(host, port)
+        server, url = _make_server(sock, _token_for(host, token))
+        loop = asyncio.new_event_loop()
+        started = threading.Event()
+        failure: list[BaseException] = []
+
+        def serve() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(_serve(server, sock, started))
+            except BaseException as exc:
+                failure.append(exc)
+            finally:
+                started.set()
+                loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.close()
+
+        running = _Running(server, url, loop)
+        running.thread = threading.Thread(target=serve, name="aethergraph-server", daemon=True)
+        running.thread.start()
+        started.wait()
+        if failure or not server.started:
+            raise ServerError(f"the server did not start on {url}") from (failure or [None])[0]
+        get_host().owner_loop = loop
+        _current = running
+        return url
+
+
+async def _serve(server: Any, sock: socket.socket, started: threading.Event) -> None:
+    task = asyncio.ensure_future(server.serve(sockets=[sock]))
+    while not server.started and not task.done():
+        await asyncio.sleep(0.005)
+    started.set()
+    await task
+
+
+async def start_server_async(
+    host: str = "127.0.0.1", port: int = 8745, *, token: str | None = None
+) -> str:
+    """Serve on the running event loop; return the URL once it accepts connections."""
+    global _current
+    if _current is not None:
+        raise ServerError(f"a server is already running at {_current.url}; stop_server() first")
+    sock = _bind(host, port)
+    server, url = _make_server(sock, _token_for(host, token))
+    loop = asyncio.get_running_loop()
+    running = _Running(server, url, loop)
+    running.task = asyncio.ensure_future(server.serve(sockets=[sock]))
+    while not server.started:
+        if running.task.done():
+            running.task.result()
+            raise ServerError(f"the server did not start on {url}")
+        await asyncio.sleep(0.005)
+    get_host().owner_loop = loop
+    _current = running
+    return url
+
+
+def stop_server() -> None:
+    """Close services on the server's loop, then stop the server. Does nothing if none runs."""
+    global _current
+    with _guard:
+        running = _current
+        if running is None:
+            return
+        if running.thread is None:
+            raise ServerError("the server was started with start_server_async; use stop_server_async")
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(close_services(), running.loop).result(timeout=30)
+        running.server.should_exit = True
+        running.thread.join(timeout=30)
+        get_host().owner_loop = None
+        _current = None
+
+
+async def stop_server_async() -> None:
+    """Stop a server started with ``start_server_async`` (or on another thread) and close services."""
+    global _current
+    running = _current
+    if running is None:
+        return
+    if running.thread is not None:
+        await asyncio.to_thread(stop_server)
+        return
+    await close_services()
+    running.server.should_exit = True
+    if running.task is not None:
+        await running.task
+    get_host().owner_loop = None
+    _current = None

@@ -1,0 +1,422 @@
+"""``context.artifacts()``: content-addressed files and values with an index of who made them.
+
+Content lives in the storage's blob store under its sha256; the index records kind, name, labels,
+metrics and provenance. A caller never names a filesystem location: names and ``suggested_uri`` are
+metadata only, references resolve through the index, and bytes are read by the digest the index
+holds, so no caller-supplied string can make the store write or read outside its own folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import mimetypes
+import re
+import stat
+import time
+import uuid
+from collections.abc import Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, get_args
+
+from aethergraph.errors import StorageError
+from aethergraph.services.kv import json_value
+from aethergraph.services.memory import metric_values
+from aethergraph.storage.records import Artifact
+
+if TYPE_CHECKING:
+    import builtins
+    import os
+    from collections.abc import AsyncIterator
+
+    from aethergraph.services.scope import NodeScope
+    from aethergraph.storage.protocols import Storage
+
+__all__ = ["ArtifactRef", "ArtifactScope", "ArtifactWriter", "Artifacts"]
+
+ArtifactScope = Literal["run", "session", "graph", "node", "all"]
+"""Which artifacts ``list``/``search``/``best`` look at: this run, its session (or the run when
+there is none), every run of this graph, this node of this run, or the whole workspace."""
+_SCOPES: tuple[str, ...] = get_args(ArtifactScope)
+_URI_PREFIX = "artifact://"
+_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_SUFFIX = re.compile(r"(\.[A-Za-z0-9_-]{1,16}){1,3}")
+# ``best`` compares the newest this many artifacts of a kind.
+_BEST_SCAN = 10_000
+
+
+class _ScopeFilter(TypedDict, total=False):
+    run_id: str
+    session_id: str
+    graph_id: str
+    node_id: str
+
+
+ArtifactRef = Artifact | str
+"""An artifact, its id, or its ``artifact://<id>`` uri."""
+
+
+class ArtifactWriter:
+    """What ``Artifacts.writer()`` yields: a staging ``path`` to fill, then the ``artifact``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.artifact: Artifact | None = None
+
+    def write(self, data: bytes | str) -> None:
+        """Append ``data`` (str is written as UTF-8) to the staging file."""
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise TypeError(f"artifact writer takes bytes or str, got {type(data).__name__}")
+        with self.path.open("ab") as fh:
+            fh.write(data)
+
+
+def _artifact_id(ref: object) -> str:
+    """The id a reference names; ``ValueError`` for anything that is not a plain id or uri."""
+    if isinstance(ref, Artifact):
+        return ref.id
+    if not isinstance(ref, str):
+        raise TypeError(
+            f"artifact reference must be an Artifact, id or uri, got {type(ref).__name__}"
+        )
+    raw = ref
+    if "://" in ref:
+        if not ref.startswith(_URI_PREFIX):
+            raise ValueError(f"artifact uri must start with {_URI_PREFIX!r}, got {raw!r}")
+        ref = ref[len(_URI_PREFIX) :]
+    if not _ID.fullmatch(ref):
+        raise ValueError(
+            f"malformed artifact reference {raw!r}: expected an id (letters, digits, '_', '-') "
+            f"or {_URI_PREFIX}<id>"
+        )
+    return ref
+
+
+def _file_size(path: Path, missing: str) -> int:
+    """The size of the regular file at ``path``; ``missing`` starts the error when there is none."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{missing} {str(path)!r}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise IsADirectoryError(f"{str(path)!r} is not a regular file")
+    return st.st_size
+
+
+def _labels(labels: Mapping[str, Any] | None) -> dict[str, Any]:
+    if labels is None:
+        return {}
+    if not isinstance(labels, Mapping):
+        raise TypeError(f"artifact labels must be a dict, got {type(labels).__name__}")
+    for key in labels:
+        if not isinstance(key, str) or not key:
+            raise TypeError(f"artifact label keys must be non-empty str, got {key!r}")
+    out: dict[str, Any] = {k: json_value(v, f"artifact label {k!r}") for k, v in labels.items()}
+    return out
+
+
+def _limit(limit: int) -> int:
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ValueError(f"artifact limit must be an int >= 1, got {limit!r}")
+    return limit
+
+
+def _optional_str(value: object, what: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"artifact {what} must be a str, got {type(value).__name__}")
+    return value
+
+
+class Artifacts:
+    """The artifact store as seen by one node: saves are stamped with its run, graph and node."""
+
+    def __init__(self, scope: NodeScope, store: Storage) -> None:
+        self._scope = scope
+        self._store = store
+
+    # -- saving ----------------------------------------------------------------------------
+    async def save_text(
+        self,
+        text: str,
+        *,
+        kind: str = "text",
+        name: str | None = None,
+        labels: Mapping[str, Any] | None = None,
+        metrics: Mapping[str, Any] | None = None,
+        suggested_uri: str | None = None,
+        mime: str = "text/plain",
+    ) -> Artifact:
+        """Store ``text`` as UTF-8."""
+        if not isinstance(text, str):
+            raise TypeError(f"save_text() takes a str, got {type(text).__name__}")
+        return await self.save_bytes(
+            text.encode("utf-8"),
+            kind=kind,
+            name=name,
+            labels=labels,
+            metrics=metrics,
+            suggested_uri=suggested_uri,
+            mime=mime,
+        )
+
+    async def save_json(
+        self,
+        obj: Any,
+        *,
+        kind: str = "json",
+        name: str | None = None,
+        labels: Mapping[str, Any] | None = None,
+        metrics: Mapping[str, Any] | None = None,
+        suggested_uri: str | None = None,
+        mime: str = "application/json",
+    ) -> Artifact:
+        """Store the JSON value ``obj`` as UTF-8 JSON text."""
+        value = json_value(obj, "save_json() value")
+        return await self.save_bytes(
+            json.dumps(value, ensure_ascii=False).encode("utf-8"),
+            kind=kind,
+            name=name,
+            labels=labels,
+            metrics=metrics,
+            suggested_uri=suggested_uri,
+            mime=mime,
+        )
+
+    async def save_bytes(
+        self,
+        data: bytes,
+        *,
+        kind: str = "bytes",
+        name: str | None = None,
+        labels: Mapping[str, Any] | None = None,
+        metrics: Mapping[str, Any] | None = None,
+        suggested_uri: str | None = None,
+        mime: str | None = "application/octet-stream",
+    ) -> Artifact:
+        """Store ``data``."""
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise TypeError(f"save_bytes() takes bytes, got {type(data).__name__}")
+        blob = bytes(data)
+        meta = self._meta(kind, name, labels, metrics, suggested_uri, mime)
+        sha = await self._store.put_bytes(blob)
+        return await self._index(sha, len(blob), meta)
+
+    async def save_file(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        kind: str = "file",
+        name: str | None = None,
+        mime: str | None = None,
+        labels: Mapping[str, Any] | None = None,
+        metrics: Mapping[str, Any] | None = None,
+        suggested_uri: str | None = None,
+    ) -> Artifact:
+        """Store a copy of the file at ``path`` (left in place); ``name`` defaults to its name."""
+        source = Path(path)
+        if mime is None:
+            mime = mimetypes.guess_type(source.name)[0]
+        meta = self._meta(
+            kind, source.name if name is None else name, labels, metrics, suggested_uri, mime
+        )
+        size = await asyncio.to_thread(_file_size, source, "save_file(): no file at")
+        sha = await self._store.put_file(source, move=False)
+        return await self._index(sha, size, meta)
+
+    @asynccontextmanager
+    async def writer(
+        self,
+        *,
+        kind: str = "file",
+        name: str | None = None,
+        suffix: str = "",
+        labels: Mapping[str, Any] | None = None,
+        metrics: Mapping[str, Any] | None = None,
+        mime: str | None = None,
+    ) -> AsyncIterator[ArtifactWriter]:
+        """Yield a writer whose ``path`` the caller fills; store it on success, discard on error.
+
+        ``suffix`` (e.g. ``".png"``) is for libraries that choose a format by file extension.
+        """
+        if not isinstance(suffix, str) or (suffix and not _SUFFIX.fullmatch(suffix)):
+            raise ValueError(
+                f"artifact writer suffix must look like '.png' or '.tar.gz', got {suffix!r}"
+            )
+        if mime is None:
+            mime = mimetypes.guess_type(f"artifact{suffix}")[0]
+        meta = self._meta(kind, name, labels, metrics, None, mime)
+        out = ArtifactWriter(self._store.staging_path(suffix))
+        try:
+            yield out
+            size = await asyncio.to_thread(
+                _file_size, out.path, "artifact writer: nothing was written to"
+            )
+            sha = await self._store.put_file(out.path, move=True)
+            out.artifact = await self._index(sha, size, meta)
+        finally:
+            out.path.unlink(missing_ok=True)
+
+    def _meta(
+        self,
+        kind: str,
+        name: str | None,
+        labels: Mapping[str, Any] | None,
+        metrics: Mapping[str, Any] | None,
+        suggested_uri: str | None,
+        mime: str | None,
+    ) -> dict[str, Any]:
+        """Validated index fields, checked before any content is stored."""
+        if not isinstance(kind, str):
+            raise TypeError(f"artifact kind must be a str, got {type(kind).__name__}")
+        if not kind:
+            raise ValueError("artifact kind must be a non-empty str")
+        return {
+            "kind": kind,
+            "name": _optional_str(name, "name"),
+            "mime": _optional_str(mime, "mime"),
+            "labels": _labels(labels),
+            "metrics": metric_values(metrics, "artifact metrics"),
+            "suggested_uri": _optional_str(suggested_uri, "suggested_uri"),
+        }
+
+    async def _index(self, sha256: str, size: int, meta: dict[str, Any]) -> Artifact:
+        s = self._scope
+        artifact_id = uuid.uuid4().hex
+        artifact = Artifact(
+            id=artifact_id,
+            uri=f"{_URI_PREFIX}{artifact_id}",
+            sha256=sha256,
+            size=size,
+            created_at=time.time(),
+            run_id=s.run_id,
+            graph_id=s.graph_id,
+            node_id=s.node_id,
+            session_id=s.session_id,
+            **meta,
+        )
+        await self._store.add_artifact(artifact)
+        await self._store.flush()
+        return artifact
+
+    # -- loading ---------------------------------------------------------------------------
+    async def get(self, ref: ArtifactRef) -> Artifact:
+        """The index entry for ``ref``; ``KeyError`` when there is none."""
+        artifact_id = _artifact_id(ref)
+        artifact = await self._store.get_artifact(artifact_id)
+        if artifact is None:
+            raise KeyError(f"no artifact {artifact_id!r} in {self._store.location}")
+        return artifact
+
+    async def _sha(self, ref: ArtifactRef) -> str:
+        # Always the digest from the index: a caller-built Artifact's sha256 is never trusted.
+        artifact = await self.get(ref)
+        if not _SHA256.fullmatch(artifact.sha256):
+            raise StorageError(f"artifact {artifact.id!r} has a malformed sha256 in the index")
+        return artifact.sha256
+
+    async def load_bytes(self, ref: ArtifactRef) -> bytes:
+        """The artifact's content."""
+        sha = await self._sha(ref)
+        try:
+            return await self._store.read_bytes(sha)
+        except KeyError as err:
+            raise StorageError(
+                f"artifact content {sha} is missing from {self._store.location}"
+            ) from err
+
+    async def load_text(self, ref: ArtifactRef, encoding: str = "utf-8") -> str:
+        """The artifact's content decoded as text."""
+        return (await self.load_bytes(ref)).decode(encoding)
+
+    async def load_json(self, ref: ArtifactRef) -> Any:
+        """The artifact's content parsed as JSON."""
+        return json.loads(await self.load_bytes(ref))
+
+    async def as_local_file(self, ref: ArtifactRef) -> str:
+        """A local path holding the content; treat it as read-only, it may be shared."""
+        sha = await self._sha(ref)
+        try:
+            return str(await self._store.local_path(sha))
+        except KeyError as err:
+            raise StorageError(
+                f"artifact content {sha} is missing from {self._store.location}"
+            ) from err
+
+    # -- finding ---------------------------------------------------------------------------
+    def _scope_filter(self, scope: str) -> _ScopeFilter:
+        s = self._scope
+        if scope == "run":
+            return {"run_id": s.run_id}
+        if scope == "session":
+            return {"session_id": s.session_id} if s.session_id else {"run_id": s.run_id}
+        if scope == "graph":
+            return {"graph_id": s.graph_id}
+        if scope == "node":
+            return {"run_id": s.run_id, "node_id": s.node_id}
+        if scope == "all":
+            return {}
+        raise ValueError(f"unknown artifact scope {scope!r}; use one of {', '.join(_SCOPES)}")
+
+    async def list(
+        self, *, scope: ArtifactScope = "run", kind: str | None = None, limit: int = 100
+    ) -> builtins.list[Artifact]:
+        """Artifacts in ``scope`` (optionally of ``kind``), newest first."""
+        return await self._store.query_artifacts(
+            **self._scope_filter(scope), kind=kind, limit=_limit(limit)
+        )
+
+    async def search(
+        self,
+        *,
+        kind: str | None = None,
+        labels: Mapping[str, Any] | None = None,
+        name: str | None = None,
+        scope: ArtifactScope = "all",
+        limit: int = 100,
+    ) -> builtins.list[Artifact]:
+        """Artifacts matching ``kind``, ``name`` and every label given, newest first."""
+        return await self._store.query_artifacts(
+            **self._scope_filter(scope),
+            kind=kind,
+            name=name,
+            labels=_labels(labels) or None,
+            limit=_limit(limit),
+        )
+
+    async def best(
+        self,
+        *,
+        kind: str,
+        metric: str,
+        mode: Literal["max", "min"] = "max",
+        scope: ArtifactScope = "all",
+        labels: Mapping[str, Any] | None = None,
+    ) -> Artifact | None:
+        """The artifact of ``kind`` with the highest (or lowest) ``metric``; ties go to newest."""
+        if mode not in ("max", "min"):
+            raise ValueError(f"best() mode must be 'max' or 'min', got {mode!r}")
+        if not isinstance(metric, str):
+            raise TypeError(f"best() metric must be a str, got {type(metric).__name__}")
+        if not metric:
+            raise ValueError("best() metric must be a non-empty str")
+        found = await self._store.query_artifacts(
+            **self._scope_filter(scope), kind=kind, labels=_labels(labels) or None, limit=_BEST_SCAN
+        )
+        scored = [a for a in found if metric in a.metrics]
+        if not scored:
+            return None
+        sign = 1.0 if mode == "max" else -1.0
+        # max() keeps the first of equal keys, and ``found`` is newest first.
+        return max(scored, key=lambda a: sign * a.metrics[metric])
+
+    async def pin(self, ref: ArtifactRef, pinned: bool = True) -> Artifact:
+        """Pin (or unpin) an artifact so cleanup keeps it; the updated index entry."""
+        artifact_id = _artifact_id(ref)
+        if not await self._store.set_pinned(artifact_id, bool(pinned)):
+            raise KeyError(f"no artifact {artifact_id!r} in {self._store.location}")
+        await self._store.flush()
+        return await self.get(artifact_id)

@@ -1,0 +1,315 @@
+"""The process-wide registry of custom services, their test overrides and their lifecycle.
+
+The registry lives as long as the process. Overrides live in a context variable, so an override is
+seen only by the task that made it and the runs that task starts. Lifecycle state is kept per event
+loop: a service used under one ``asyncio.run()`` and again under a later one is started anew on
+the new loop instead of reusing clients bound to a dead one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import logging
+import weakref
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from types import MappingProxyType
+from typing import Any
+
+from aethergraph.errors import ConfigurationError, ServiceError, ServiceNotFoundError
+from aethergraph.services.runtime.base import Service
+
+__all__ = [
+    "BUILTIN_ACCESSORS",
+    "CONTEXT_FIELDS",
+    "ServiceInfo",
+    "close_services",
+    "ensure_services_started",
+    "get_ext_context_service",
+    "list_ext_context_services",
+    "override_context_service",
+    "register_context_service",
+    "resolve_service",
+    "service_infos",
+    "unregister_context_service",
+]
+
+logger = logging.getLogger(__name__)
+
+BUILTIN_ACCESSORS = frozenset(
+    {
+        "artifacts",
+        "channel",
+        "kv",
+        "llm",
+        "logger",
+        "mcp",
+        "memory",
+        "runner",
+        "viz",
+        "indices",
+        "clock",
+    }
+)
+"""Accessor names the runtime owns; a custom service may not shadow them."""
+
+CONTEXT_FIELDS = frozenset(
+    {"run_id", "graph_id", "node_id", "session_id", "parent_run_id", "services", "run"}
+)
+"""NodeContext attributes that are not services."""
+
+
+class _Entry:
+    """One registered (or overriding) service and the loop it was last started on."""
+
+    __slots__ = ("has_start", "name", "service", "started_loop")
+
+    def __init__(self, name: str, service: object) -> None:
+        self.name = name
+        self.service = service
+        self.has_start = _hook(service, "start") is not None
+        self.started_loop: asyncio.AbstractEventLoop | None = None
+
+
+_registry: dict[str, _Entry] = {}
+_generation = 0
+_EMPTY: Mapping[str, _Entry] = MappingProxyType({})
+_overrides: ContextVar[Mapping[str, _Entry]] = ContextVar(
+    "aethergraph_service_overrides", default=_EMPTY
+)
+
+
+def _hook(service: object, name: str) -> Any:
+    fn = getattr(service, name, None)
+    if fn is None or not callable(fn):
+        return None
+    # Service's own start/close do nothing: skip them so plain services cost nothing to start.
+    if getattr(type(service), name, None) is getattr(Service, name):
+        return None
+    return fn
+
+
+def _check_name(name: object) -> str:
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ConfigurationError(
+            f"service name {name!r} is not a Python identifier; use letters, digits and "
+            "underscores, not starting with a digit (e.g. 'trainer', 'k8s_jobs')"
+        )
+    if name.startswith("_"):
+        raise ConfigurationError(
+            f"service name {name!r} starts with an underscore; such names are private to "
+            "NodeContext. Pick a public name such as {name.lstrip('_')!r}"
+        )
+    if name in BUILTIN_ACCESSORS:
+        raise ConfigurationError(
+            f"service name {name!r} would shadow the built-in context.{name}(); built-ins are "
+            f"not replaceable ({', '.join(sorted(BUILTIN_ACCESSORS))}). Register under another "
+            f"name, e.g. 'my_{name}'"
+        )
+    if name in CONTEXT_FIELDS:
+        raise ConfigurationError(
+            f"service name {name!r} is a NodeContext field; pick another name, e.g. '{name}_svc'"
+        )
+    return name
+
+
+def register_context_service(name: str, service: object) -> None:
+    """Make ``service`` reachable as ``context.<name>()`` in every node of every run.
+
+    Registering a name again replaces the service (the earlier instance, if it was started, is
+    still closed by ``close_services()``).
+
+    Raises:
+        ConfigurationError: (a ``ValueError``) when the name breaks a naming rule.
+    """
+    global _generation
+    _registry[_check_name(name)] = _Entry(name, service)
+    _generation += 1
+
+
+def unregister_context_service(name: str) -> object:
+    """Remove a registered service and return it."""
+    global _generation
+    entry = _registry.pop(name, None)
+    if entry is None:
+        raise _not_found(name)
+    _generation += 1
+    return entry.service
+
+
+def get_ext_context_service(name: str) -> object:
+    """The service registered under ``name`` (or overriding it in this task)."""
+    return resolve_service(name).service
+
+
+def list_ext_context_services() -> list[str]:
+    """Registered service names, including overrides visible in this task, sorted."""
+    return sorted(set(_registry) | set(_overrides.get()))
+
+
+@contextmanager
+def override_context_service(name: str, service: object) -> Iterator[object]:
+    """Use ``service`` for ``name`` in this task and the runs it starts, until the block exits."""
+    overrides = dict(_overrides.get())
+    overrides[_check_name(name)] = _Entry(name, service)
+    token = _overrides.set(MappingProxyType(overrides))
+    try:
+        yield service
+    finally:
+        _overrides.reset(token)
+
+
+def _not_found(name: str) -> ServiceNotFoundError:
+    names = list_ext_context_services()
+    close = difflib.get_close_matches(name, names, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    listed = ", ".join(names) if names else "none"
+    return ServiceNotFoundError(
+        f"no service named {name!r} is registered (registered: {listed}).{hint} "
+        f"Register one with register_context_service({name!r}, instance)."
+    )
+
+
+def resolve_service(name: str) -> _Entry:
+    """The entry that ``context.<name>()`` uses in this task: an override, else the registered one."""
+    overrides = _overrides.get()
+    if overrides:
+        entry = overrides.get(name)
+        if entry is not None:
+            return entry
+    entry = _registry.get(name)
+    if entry is None:
+        raise _not_found(name)
+    return entry
+
+
+def is_service_name(name: str) -> bool:
+    """Whether ``name`` resolves to a service in this task."""
+    return name in _registry or name in _overrides.get()
+
+
+# -- lifecycle ---------------------------------------------------------------------------------
+
+
+class _LoopServices:
+    """What was started on one event loop, in start order."""
+
+    __slots__ = ("checked", "started", "starting")
+
+    def __init__(self) -> None:
+        self.started: list[tuple[str, object]] = []
+        self.starting: dict[int, asyncio.Future[None]] = {}
+        self.checked = -1
+
+
+_loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopServices] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _loop_state() -> tuple[asyncio.AbstractEventLoop, _LoopServices]:
+    loop = asyncio.get_running_loop()
+    state = _loops.get(loop)
+    if state is None:
+        state = _loops[loop] = _LoopServices()
+    return loop, state
+
+
+async def ensure_services_started() -> None:
+    """Start, once per event loop, every service this task can reach that has a ``start()``.
+
+    Concurrent callers wait for the same start. A failing start raises ``ServiceError`` naming
+    the service and is tried again by the next caller.
+    """
+    loop, state = _loop_state()
+    overrides = _overrides.get()
+    if state.checked == _generation and not overrides:
+        return
+    entries = list(_registry.values()) + list(overrides.values())
+    for entry in entries:
+        if entry.has_start and entry.started_loop is not loop:
+            await _start(entry, loop, state)
+    if not overrides:
+        state.checked = _generation
+
+
+async def _start(entry: _Entry, loop: asyncio.AbstractEventLoop, state: _LoopServices) -> None:
+    key = id(entry.service)
+    if any(s is entry.service for _, s in state.started):
+        entry.started_loop = loop
+        return
+    pending = state.starting.get(key)
+    if pending is None:
+        pending = loop.create_future()
+        state.starting[key] = pending
+        try:
+            await _hook(entry.service, "start")()
+        except BaseException as exc:
+            del state.starting[key]
+            error = ServiceError(
+                f"service {entry.name!r} ({type(entry.service).__name__}) failed to start: "
+                f"{type(exc).__name__}: {exc}. Fix its start() and run again; it will be "
+                "started anew on the next run."
+            )
+            pending.set_exception(error)
+            pending.exception()  # the failing caller reports it; waiters see it too
+            if isinstance(exc, Exception):
+                raise error from exc
+            raise
+        state.started.append((entry.name, entry.service))
+        del state.starting[key]
+        pending.set_result(None)
+    else:
+        await asyncio.shield(pending)
+    entry.started_loop = loop
+
+
+async def close_services() -> None:
+    """Close every service started on this event loop, in reverse start order, once each.
+
+    A failing ``close()`` is logged and the others are still closed. Calling it again closes
+    nothing more until services are started again.
+    """
+    _loop, state = _loop_state()
+    while state.started:
+        name, service = state.started.pop()
+        for entry in (*_registry.values(), *_overrides.get().values()):
+            if entry.service is service:
+                entry.started_loop = None
+        state.checked = -1
+        closer = _hook(service, "close")
+        if closer is None:
+            continue
+        try:
+            await closer()
+        except Exception:
+            logger.exception("service %r failed to close", name, extra={"service": name})
+
+
+class ServiceInfo:
+    """What the registry knows of one service, for status pages."""
+
+    __slots__ = ("name", "service_type", "started")
+
+    def __init__(self, name: str, service_type: str, started: bool) -> None:
+        self.name = name
+        self.service_type = service_type
+        self.started = started
+
+    def to_json(self) -> dict[str, Any]:
+        """The info as a JSON-ready dict."""
+        return {"name": self.name, "type": self.service_type, "started": self.started}
+
+
+def service_infos() -> list[ServiceInfo]:
+    """Every registered service with whether it is started on some live event loop."""
+    return [
+        ServiceInfo(
+            name,
+            type(e.service).__name__,
+            (not e.has_start) or (e.started_loop is not None and not e.started_loop.is_closed()),
+        )
+        for name, e in sorted(_registry.items())
+    ]

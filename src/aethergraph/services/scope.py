@@ -1,0 +1,27 @@
+"""Who is calling a built-in service: the identity every record it writes is stamped with."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+__all__ = ["NodeScope"]
+
+
+class NodeScope(Protocol):
+    """The identity of a node; ``NodeContext`` satisfies it."""
+
+    @property
+    def run_id(self) -> str:
+        """The run the node belongs to."""
+
+    @property
+    def graph_id(self) -> str:
+        """The graph (graph_fn or task graph name) being run."""
+
+    @property
+    def node_id(self) -> str:
+        """The node within the run."""
+
+    @property
+    def session_id(self) -> str | None:
+        """The session the run belongs to, if any."""

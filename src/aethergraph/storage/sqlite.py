@@ -1,0 +1,557 @@
+"""SQLite storage: one database file and a content-addressed blob folder inside a workspace folder.
+
+Layout of a workspace::
+
+    aethergraph.db             runs, nodes, events (+ full-text index), logs, kv, artifacts, waits
+    artifacts/sha256/ab/ab...  blobs, named by their sha256 (first two hex digits, then all 64)
+    tmp/                       staging files, renamed into place when complete
+
+Writes run at once inside an open transaction and are committed by ``flush()``, or by a timer at
+most ``FLUSH_DEADLINE`` seconds after the first uncommitted write: a burst of writes between two
+acknowledgements costs one commit. Several processes may share a workspace; SQLite's WAL mode lets
+them read while one writes, and ``busy_timeout`` makes writers queue rather than fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import hashlib
+import logging
+import os
+import re
+import sqlite3
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aethergraph.errors import StorageError
+from aethergraph.storage import sqlite_schema as schema
+from aethergraph.storage.memory import words
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from aethergraph.storage.records import (
+        Artifact,
+        Event,
+        LogEntry,
+        NodeRecord,
+        RunRecord,
+        RunStatus,
+        WaitRecord,
+        WaitStatus,
+    )
+
+__all__ = ["FLUSH_DEADLINE", "SQLiteStorage"]
+
+logger = logging.getLogger(__name__)
+
+FLUSH_DEADLINE = 0.05
+"""Seconds within which a write nobody flushed is committed anyway."""
+
+DB_NAME = "aethergraph.db"
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+_CHUNK = 1 << 20
+_MAX_KEYS = 500  # per statement: well under SQLite's limit on bound parameters
+
+
+def _select(table: str, columns: Sequence[str]) -> str:
+    return f"SELECT {', '.join(columns)} FROM {table}"
+
+
+_PUT_RUN = schema.upsert("runs", schema.RUN_COLUMNS, ("run_id",))
+_SELECT_RUNS = _select("runs", schema.RUN_COLUMNS)
+_GET_RUN = f"{_SELECT_RUNS} WHERE run_id = ?"
+_PUT_NODE = schema.upsert("nodes", schema.NODE_COLUMNS, ("run_id", "node_id"))
+_LIST_NODES = f"{_select('nodes', schema.NODE_COLUMNS)} WHERE run_id = ? ORDER BY seq"
+_APPEND_EVENT = (
+    f"INSERT INTO events ({', '.join(schema.EVENT_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(schema.EVENT_COLUMNS))})"
+)
+_INDEX_EVENT = "INSERT INTO events_fts (rowid, text, topic, kind, tags) VALUES (?, ?, ?, ?, ?)"
+_SELECT_EVENTS = _select("events", schema.EVENT_COLUMNS)
+_APPEND_LOG = (
+    f"INSERT INTO logs ({', '.join(schema.LOG_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(schema.LOG_COLUMNS))})"
+)
+_LIST_LOGS = f"{_select('logs', schema.LOG_COLUMNS)} WHERE run_id = ? ORDER BY seq LIMIT ?"
+_LIVE = "(expires_at IS NULL OR expires_at > ?)"
+_SET_KV = schema.upsert("kv", ("key", "value", "expires_at"), ("key",))
+_GET_KV = f"SELECT value, expires_at FROM kv WHERE key = ? AND {_LIVE}"
+_DELETE_KV = "DELETE FROM kv WHERE key = ? RETURNING expires_at"
+_EXPIRE_KV = f"UPDATE kv SET expires_at = ? WHERE key = ? AND {_LIVE}"
+_SCAN_KV = f"SELECT key FROM kv WHERE key >= ? AND {_LIVE} ORDER BY key"
+_ADD_ARTIFACT = schema.upsert("artifacts", schema.ARTIFACT_COLUMNS, ("id",))
+_SELECT_ARTIFACTS = _select("artifacts", schema.ARTIFACT_COLUMNS)
+_GET_ARTIFACT = f"{_SELECT_ARTIFACTS} WHERE id = ?"
+_PIN_ARTIFACT = "UPDATE artifacts SET pinned = ? WHERE id = ?"
+_PUT_WAIT = schema.upsert("waits", schema.WAIT_COLUMNS, ("wait_id",))
+_SELECT_WAITS = _select("waits", schema.WAIT_COLUMNS)
+_GET_WAIT = f"{_SELECT_WAITS} WHERE wait_id = ?"
+
+
+def _where(clauses: Sequence[str]) -> str:
+    return f" WHERE {' AND '.join(clauses)}" if clauses else ""
+
+
+def _equal(**columns: object) -> tuple[list[str], list[object]]:
+    """``column = ?`` clauses and their parameters, for the columns given a value."""
+    given = {c: v for c, v in columns.items() if v is not None}
+    return [f"{c} = ?" for c in given], list(given.values())
+
+
+def _marks(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+class SQLiteStorage:
+    """Every store in one SQLite database plus a blob folder, under one workspace folder.
+
+    Safe for one event loop plus worker threads logging; several processes may share a workspace.
+    """
+
+    def __init__(self, workspace: str | os.PathLike[str]) -> None:
+        self._root = Path(workspace).absolute()
+        self._db = self._root / DB_NAME
+        self._blobs = self._root / "artifacts" / "sha256"
+        self._tmp = self._root / "tmp"
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        self._closed = False
+        try:
+            self._blobs.mkdir(parents=True, exist_ok=True)
+            self._tmp.mkdir(exist_ok=True)
+            self._conn = _connect(self._db)
+        except (OSError, sqlite3.Error) as exc:
+            raise StorageError(
+                f"cannot open the workspace {self._root}: {exc}; "
+                "pass a folder this process can create, read and write"
+            ) from exc
+        self._cur = self._conn.cursor()
+
+    @property
+    def location(self) -> str:
+        """The workspace folder."""
+        return str(self._root)
+
+    # -- transactions ----------------------------------------------------------------------
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StorageError(f"the storage at {self._root} is closed; open a new SQLiteStorage")
+
+    def _begin(self) -> None:
+        """Open the write transaction unless one is open; make sure a deadline commit is pending.
+
+        Called with the lock held.
+        """
+        self._check_open()
+        if not self._conn.in_transaction:
+            try:
+                self._cur.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise StorageError(f"cannot write to {self._db}: {exc}") from exc
+        if self._timer is None:
+            timer = threading.Timer(FLUSH_DEADLINE, self._commit_by_deadline)
+            timer.daemon = True
+            timer.start()
+            self._timer = timer
+
+    def _commit_by_deadline(self) -> None:
+        with self._lock:
+            self._timer = None
+            if self._closed or not self._conn.in_transaction:
+                return
+            try:
+                self._cur.execute("COMMIT")
+            except sqlite3.Error:
+                logger.warning(
+                    "could not commit pending writes; the next flush retries",
+                    exc_info=True,
+                    extra={"database": str(self._db)},
+                )
+
+    def _write(self, sql: str, params: Sequence[Any]) -> None:
+        with self._lock:
+            self._begin()
+            self._cur.execute(sql, params)
+
+    def _read(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        with self._lock:
+            self._check_open()
+            return self._cur.execute(sql, params).fetchall()
+
+    async def flush(self) -> None:
+        """Commit every write so far."""
+        with self._lock:
+            if not self._closed and self._conn.in_transaction:
+                self._cur.execute("COMMIT")
+
+    async def close(self) -> None:
+        """Commit, stop the deadline timer and close the database; idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                if self._conn.in_transaction:
+                    self._cur.execute("COMMIT")
+            finally:
+                self._closed = True
+                if self._timer is not None:
+                    self._timer.cancel()
+                    self._timer = None
+                self._conn.close()
+
+    # -- runs ------------------------------------------------------------------------------
+    async def put_run(self, record: RunRecord) -> None:
+        """Insert or replace a run record."""
+        self._write(_PUT_RUN, schema.run_row(record))
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        """The run record, or ``None``."""
+        rows = self._read(_GET_RUN, (run_id,))
+        return schema.run_record(rows[0]) if rows else None
+
+    async def list_runs(
+        self,
+        *,
+        status: RunStatus | None = None,
+        graph_id: str | None = None,
+        session_id: str | None = None,
+        parent_run_id: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[RunRecord]:
+        """Matching runs, newest first."""
+        clauses, params = _equal(
+            status=status, graph_id=graph_id, session_id=session_id, parent_run_id=parent_run_id
+        )
+        sql = f"{_SELECT_RUNS}{_where(clauses)} ORDER BY created_at DESC, seq DESC LIMIT ? OFFSET ?"
+        rows = self._read(sql, [*params, max(limit, 0), max(offset, 0)])
+        return [schema.run_record(r) for r in rows]
+
+    # -- nodes -----------------------------------------------------------------------------
+    async def put_node(self, record: NodeRecord) -> None:
+        """Insert or replace a node record; a replaced node keeps its place."""
+        self._write(_PUT_NODE, schema.node_row(record))
+
+    async def list_nodes(self, run_id: str) -> list[NodeRecord]:
+        """The run's nodes in first-stored order."""
+        return [schema.node_record(r) for r in self._read(_LIST_NODES, (run_id,))]
+
+    # -- events ----------------------------------------------------------------------------
+    async def append_event(self, event: Event) -> None:
+        """Append one memory event and index its words."""
+        row = schema.event_row(event)
+        indexed = schema.event_words(event)
+        with self._lock:
+            self._begin()
+            self._cur.execute(_APPEND_EVENT, row)
+            if indexed is not None:
+                self._cur.execute(_INDEX_EVENT, (self._cur.lastrowid, *indexed))
+
+    async def query_events(
+        self,
+        *,
+        scope_id: str | None = None,
+        run_id: str | None = None,
+        kinds: Sequence[str] | None = None,
+        topic: str | None = None,
+        tags: Sequence[str] | None = None,
+        text: str | None = None,
+        limit: int = 50,
+    ) -> list[Event]:
+        """The newest ``limit`` matching events, oldest first."""
+        clauses, params = _equal(scope_id=scope_id, run_id=run_id, topic=topic)
+        if kinds:
+            clauses.append(f"kind IN ({_marks(len(kinds))})")
+            params.extend(kinds)
+        for tag in dict.fromkeys(tags or ()):
+            clauses.append("EXISTS (SELECT 1 FROM json_each(events.tags) WHERE value = ?)")
+            params.append(tag)
+        wanted = dict.fromkeys(words(text or ""))
+        if wanted:
+            # Words are runs of \w characters, so quoting each makes it one literal FTS token.
+            clauses.append("seq IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?)")
+            params.append(" ".join(f'"{w}"' for w in wanted))
+        sql = f"{_SELECT_EVENTS}{_where(clauses)} ORDER BY seq DESC LIMIT ?"
+        rows = self._read(sql, [*params, max(limit, 0)])
+        return [schema.event_record(r) for r in reversed(rows)]
+
+    # -- logs ------------------------------------------------------------------------------
+    def append_log(self, entry: LogEntry) -> None:
+        """Keep one log entry (thread-safe)."""
+        self._write(_APPEND_LOG, schema.log_row(entry))
+
+    async def list_logs(self, run_id: str, *, limit: int = 1000) -> list[LogEntry]:
+        """The run's first ``limit`` log entries."""
+        return [schema.log_record(r) for r in self._read(_LIST_LOGS, (run_id, max(limit, 0)))]
+
+    # -- kv --------------------------------------------------------------------------------
+    async def kv_get_many(self, keys: Sequence[str]) -> dict[str, Any]:
+        """Live values of the given keys."""
+        wanted = list(dict.fromkeys(keys))
+        now = time.time()
+        found: dict[str, str] = {}
+        for start in range(0, len(wanted), _MAX_KEYS):
+            chunk = wanted[start : start + _MAX_KEYS]
+            sql = f"SELECT key, value FROM kv WHERE key IN ({_marks(len(chunk))}) AND {_LIVE}"
+            found.update(self._read(sql, [*chunk, now]))
+        return {k: schema.load(found[k]) for k in wanted if k in found}
+
+    async def kv_set_many(self, items: Mapping[str, Any], *, expires_at: float | None) -> None:
+        """Set several keys with one expiry."""
+        rows = [(key, schema.dump(value), expires_at) for key, value in items.items()]
+        if not rows:
+            return
+        with self._lock:
+            self._begin()
+            self._cur.executemany(_SET_KV, rows)
+
+    async def kv_delete(self, key: str) -> bool:
+        """Delete a key; whether it was live."""
+        with self._lock:
+            self._begin()
+            rows = self._cur.execute(_DELETE_KV, (key,)).fetchall()
+        return bool(rows) and (rows[0][0] is None or rows[0][0] > time.time())
+
+    async def kv_expire(self, key: str, expires_at: float | None) -> bool:
+        """Change a live key's expiry."""
+        with self._lock:
+            self._begin()
+            return self._cur.execute(_EXPIRE_KV, (expires_at, key, time.time())).rowcount > 0
+
+    async def kv_scan(self, prefix: str) -> list[str]:
+        """Live keys with the prefix, sorted."""
+        found: list[str] = []
+        with self._lock:
+            self._check_open()
+            # Keys sort by code point, so the keys with the prefix come first from ``prefix`` on.
+            with contextlib.closing(self._conn.execute(_SCAN_KV, (prefix, time.time()))) as cur:
+                for (key,) in cur:
+                    if not key.startswith(prefix):
+                        break
+                    found.append(key)
+        return found
+
+    async def kv_incr(self, key: str, amount: int) -> int:
+        """Add to an integer value, atomically: the write lock is held from read to write."""
+        with self._lock:
+            self._begin()
+            row = self._cur.execute(_GET_KV, (key, time.time())).fetchone()
+            current = schema.load(row[0]) if row is not None else 0
+            if not isinstance(current, int) or isinstance(current, bool):
+                raise TypeError(f"kv key {key!r} holds {type(current).__name__}, not an integer")
+            value = current + amount
+            self._cur.execute(_SET_KV, (key, schema.dump(value), row[1] if row else None))
+        return value
+
+    # -- blobs -----------------------------------------------------------------------------
+    def _blob_path(self, sha256: str) -> Path:
+        # The digest becomes a path: only a well-formed one may, so it cannot leave the folder.
+        if not isinstance(sha256, str) or not _DIGEST.fullmatch(sha256):
+            raise ValueError(
+                f"{sha256!r} is not a sha256 digest; expected 64 lowercase hex characters"
+            )
+        return self._blobs / sha256[:2] / sha256
+
+    def _publish(self, staged: Path, sha256: str) -> None:
+        """Rename a complete staged file into place as the blob ``sha256``."""
+        final = self._blob_path(sha256)
+        final.parent.mkdir(exist_ok=True)
+        os.replace(staged, final)
+
+    def _stage(self, chunks: Sequence[bytes] | None, source: Path | None) -> str:
+        """Write ``chunks`` or a copy of ``source`` to a staging file, fsync it and publish it."""
+        staged = self.staging_path(".blob")
+        digest = hashlib.sha256()
+        try:
+            with open(staged, "xb") as out:
+                if source is not None:
+                    with open(source, "rb") as src:
+                        while chunk := src.read(_CHUNK):
+                            digest.update(chunk)
+                            out.write(chunk)
+                for chunk in chunks or ():
+                    digest.update(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            sha = digest.hexdigest()
+            self._publish(staged, sha)
+        finally:
+            staged.unlink(missing_ok=True)
+        return sha
+
+    def _put_bytes(self, data: bytes) -> str:
+        sha = hashlib.sha256(data).hexdigest()
+        if not self._blob_path(sha).exists():
+            self._stage([data], None)
+        return sha
+
+    def _put_file(self, path: Path, move: bool) -> str:
+        if not move:
+            return self._stage(None, path)
+        with open(path, "rb") as src:
+            sha = hashlib.file_digest(src, "sha256").hexdigest()
+            if os.name == "posix":  # Windows cannot fsync a read-only handle.
+                os.fsync(src.fileno())
+        if self._blob_path(sha).exists():
+            path.unlink()
+            return sha
+        try:
+            self._publish(path, sha)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            # Another filesystem: copy, then remove the source.
+            self._stage(None, path)
+            path.unlink()
+        return sha
+
+    async def put_bytes(self, data: bytes) -> str:
+        """Keep bytes under their sha256."""
+        return await asyncio.to_thread(self._put_bytes, bytes(data))
+
+    async def put_file(self, path: Path, *, move: bool = False) -> str:
+        """Keep a file's content under its sha256; ``move`` renames the file into place."""
+        return await asyncio.to_thread(self._put_file, Path(path), move)
+
+    async def read_bytes(self, sha256: str) -> bytes:
+        """The bytes under a digest."""
+        path = self._blob_path(sha256)
+        try:
+            return await asyncio.to_thread(path.read_bytes)
+        except FileNotFoundError:
+            raise KeyError(sha256) from None
+
+    async def local_path(self, sha256: str) -> Path:
+        """The blob's own file in the workspace."""
+        path = self._blob_path(sha256)
+        if not path.is_file():
+            raise KeyError(sha256)
+        return path
+
+    def staging_path(self, suffix: str = "") -> Path:
+        """A fresh path in the workspace's ``tmp`` folder."""
+        self._tmp.mkdir(exist_ok=True)
+        return self._tmp / f"{uuid.uuid4().hex}{suffix}"
+
+    # -- artifacts -------------------------------------------------------------------------
+    async def add_artifact(self, artifact: Artifact) -> None:
+        """Index an artifact."""
+        self._write(_ADD_ARTIFACT, schema.artifact_row(artifact))
+
+    async def get_artifact(self, artifact_id: str) -> Artifact | None:
+        """The artifact, or ``None``."""
+        rows = self._read(_GET_ARTIFACT, (artifact_id,))
+        return schema.artifact_record(rows[0]) if rows else None
+
+    async def query_artifacts(
+        self,
+        *,
+        run_id: str | None = None,
+        session_id: str | None = None,
+        graph_id: str | None = None,
+        node_id: str | None = None,
+        kind: str | None = None,
+        name: str | None = None,
+        labels: Mapping[str, Any] | None = None,
+        pinned: bool | None = None,
+        limit: int = 100,
+    ) -> list[Artifact]:
+        """Matching artifacts, newest first."""
+        clauses, params = _equal(
+            run_id=run_id,
+            session_id=session_id,
+            graph_id=graph_id,
+            node_id=node_id,
+            kind=kind,
+            name=name,
+            pinned=pinned,
+        )
+        sql = f"{_SELECT_ARTIFACTS}{_where(clauses)} ORDER BY created_at DESC, seq DESC"
+        if not labels:
+            rows = self._read(f"{sql} LIMIT ?", [*params, max(limit, 0)])
+            return [schema.artifact_record(r) for r in rows]
+        # Labels compare with Python's ==, as in memory: filter here, reading until ``limit``.
+        found: list[Artifact] = []
+        with self._lock:
+            self._check_open()
+            with contextlib.closing(self._conn.execute(sql, params)) as cur:
+                for row in cur:
+                    if len(found) >= limit:
+                        break
+                    artifact = schema.artifact_record(row)
+                    if all(
+                        k in artifact.labels and artifact.labels[k] == v for k, v in labels.items()
+                    ):
+                        found.append(artifact)
+        return found
+
+    async def set_pinned(self, artifact_id: str, pinned: bool) -> bool:
+        """Pin or unpin an artifact; whether it exists."""
+        with self._lock:
+            self._begin()
+            return self._cur.execute(_PIN_ARTIFACT, (pinned, artifact_id)).rowcount > 0
+
+    # -- waits -----------------------------------------------------------------------------
+    async def put_wait(self, record: WaitRecord) -> None:
+        """Insert or replace a wait; a replaced wait keeps its place."""
+        self._write(_PUT_WAIT, schema.wait_row(record))
+
+    async def get_wait(self, wait_id: str) -> WaitRecord | None:
+        """The wait, or ``None``."""
+        rows = self._read(_GET_WAIT, (wait_id,))
+        return schema.wait_record(rows[0]) if rows else None
+
+    async def list_waits(
+        self, *, run_id: str | None = None, status: WaitStatus | None = None
+    ) -> list[WaitRecord]:
+        """Matching waits, first stored first."""
+        clauses, params = _equal(run_id=run_id, status=status)
+        rows = self._read(f"{_SELECT_WAITS}{_where(clauses)} ORDER BY seq", params)
+        return [schema.wait_record(r) for r in rows]
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """Open the database in WAL mode and bring its schema to ``SCHEMA_VERSION``."""
+    conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    try:
+        conn.execute("PRAGMA busy_timeout = 10000")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA temp_store = MEMORY")  # no temporary files outside the workspace
+        version = _version(conn)
+        if version != schema.SCHEMA_VERSION:
+            _create_schema(conn, path)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def _create_schema(conn: sqlite3.Connection, path: Path) -> None:
+    conn.execute("BEGIN IMMEDIATE")  # another process may be creating it too: take turns
+    try:
+        version = _version(conn)
+        if version > schema.SCHEMA_VERSION:
+            raise StorageError(
+                f"{path} has schema version {version}, newer than this aethergraph knows "
+                f"({schema.SCHEMA_VERSION}); upgrade aethergraph to open this workspace"
+            )
+        for statement in schema.DDL:
+            conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise

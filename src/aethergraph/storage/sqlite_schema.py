@@ -1,0 +1,444 @@
+"""The SQLite workspace schema: its tables, and how each record maps to a row and back.
+
+Every table keeps an ``INTEGER PRIMARY KEY`` named ``seq`` (the rowid, stable across ``VACUUM``)
+beside the record's own key, which is ``UNIQUE``: upserts keep ``seq``, so "first stored" and
+"newest stored" orderings match the in-memory backend. JSON payloads are stored as text, ``None``
+as NULL.
+
+Full-text search indexes the words of an event (see ``words``) rather than its raw text: with the
+``ascii`` tokenizer, and ``_`` as a token character, each of those words is exactly one token, so
+SQLite and the in-memory backend split and match text identically.
+
+Any change here bumps ``SCHEMA_VERSION``, kept in ``PRAGMA user_version``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from aethergraph.storage.memory import words
+from aethergraph.storage.records import (
+    Artifact,
+    Event,
+    LogEntry,
+    NodeRecord,
+    NodeStatus,
+    RunRecord,
+    RunStatus,
+    WaitRecord,
+    WaitStatus,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = [
+    "ARTIFACT_COLUMNS",
+    "DDL",
+    "EVENT_COLUMNS",
+    "LOG_COLUMNS",
+    "NODE_COLUMNS",
+    "RUN_COLUMNS",
+    "SCHEMA_VERSION",
+    "WAIT_COLUMNS",
+    "artifact_record",
+    "artifact_row",
+    "dump",
+    "event_record",
+    "event_row",
+    "event_words",
+    "log_record",
+    "load",
+    "log_row",
+    "node_record",
+    "node_row",
+    "run_record",
+    "run_row",
+    "upsert",
+    "wait_record",
+    "wait_row",
+]
+
+SCHEMA_VERSION = 1
+
+RUN_COLUMNS = (
+    "run_id",
+    "graph_id",
+    "status",
+    "kind",
+    "inputs",
+    "outputs",
+    "error",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "parent_run_id",
+    "session_id",
+    "owner",
+)
+NODE_COLUMNS = (
+    "run_id",
+    "node_id",
+    "tool",
+    "status",
+    "inputs",
+    "outputs",
+    "error",
+    "attempts",
+    "started_at",
+    "finished_at",
+)
+EVENT_COLUMNS = (
+    "id",
+    "ts",
+    "kind",
+    "scope_id",
+    "topic",
+    "data",
+    "text",
+    "tags",
+    "metrics",
+    "inputs",
+    "outputs",
+    "run_id",
+    "graph_id",
+    "node_id",
+    "session_id",
+)
+LOG_COLUMNS = ("run_id", "ts", "level", "message", "node_id", "graph_id", "extra")
+ARTIFACT_COLUMNS = (
+    "id",
+    "uri",
+    "sha256",
+    "size",
+    "kind",
+    "created_at",
+    "name",
+    "mime",
+    "labels",
+    "metrics",
+    "suggested_uri",
+    "pinned",
+    "run_id",
+    "graph_id",
+    "node_id",
+    "session_id",
+)
+WAIT_COLUMNS = (
+    "wait_id",
+    "run_id",
+    "node_id",
+    "kind",
+    "prompt",
+    "status",
+    "options",
+    "channel",
+    "created_at",
+    "deadline",
+    "reply",
+)
+
+DDL = (
+    """CREATE TABLE IF NOT EXISTS runs (
+        seq INTEGER PRIMARY KEY, run_id TEXT NOT NULL UNIQUE, graph_id TEXT NOT NULL,
+        status TEXT NOT NULL, kind TEXT NOT NULL, inputs TEXT NOT NULL, outputs TEXT, error TEXT,
+        created_at REAL NOT NULL, started_at REAL, finished_at REAL, parent_run_id TEXT,
+        session_id TEXT, owner TEXT)""",
+    # Lists are newest first: each index ends with created_at (and then the rowid, seq). Most runs
+    # have no session or parent: partial indexes cost them nothing, and ``x = ?`` still uses them.
+    "CREATE INDEX IF NOT EXISTS runs_created_at ON runs (created_at)",
+    "CREATE INDEX IF NOT EXISTS runs_status ON runs (status, created_at)",
+    "CREATE INDEX IF NOT EXISTS runs_graph_id ON runs (graph_id, created_at)",
+    """CREATE INDEX IF NOT EXISTS runs_session_id ON runs (session_id, created_at)
+        WHERE session_id IS NOT NULL""",
+    """CREATE INDEX IF NOT EXISTS runs_parent_run_id ON runs (parent_run_id, created_at)
+        WHERE parent_run_id IS NOT NULL""",
+    """CREATE TABLE IF NOT EXISTS nodes (
+        seq INTEGER PRIMARY KEY, run_id TEXT NOT NULL, node_id TEXT NOT NULL, tool TEXT NOT NULL,
+        status TEXT NOT NULL, inputs TEXT NOT NULL, outputs TEXT, error TEXT,
+        attempts INTEGER NOT NULL, started_at REAL, finished_at REAL, UNIQUE (run_id, node_id))""",
+    """CREATE TABLE IF NOT EXISTS events (
+        seq INTEGER PRIMARY KEY, id TEXT NOT NULL, ts REAL NOT NULL, kind TEXT NOT NULL,
+        scope_id TEXT NOT NULL, topic TEXT, data TEXT, text TEXT, tags TEXT NOT NULL,
+        metrics TEXT NOT NULL, inputs TEXT, outputs TEXT, run_id TEXT, graph_id TEXT,
+        node_id TEXT, session_id TEXT)""",
+    "CREATE INDEX IF NOT EXISTS events_scope_id ON events (scope_id)",
+    "CREATE INDEX IF NOT EXISTS events_run_id ON events (run_id)",
+    """CREATE VIRTUAL TABLE IF NOT EXISTS events_fts USING fts5 (
+        text, topic, kind, tags, content = '', tokenize = "ascii tokenchars '_'")""",
+    """CREATE TABLE IF NOT EXISTS logs (
+        seq INTEGER PRIMARY KEY, run_id TEXT NOT NULL, ts REAL NOT NULL, level TEXT NOT NULL,
+        message TEXT NOT NULL, node_id TEXT, graph_id TEXT, extra TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS logs_run_id ON logs (run_id)",
+    """CREATE TABLE IF NOT EXISTS kv (
+        key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at REAL) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS artifacts (
+        seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, uri TEXT NOT NULL,
+        sha256 TEXT NOT NULL, size INTEGER NOT NULL, kind TEXT NOT NULL, created_at REAL NOT NULL,
+        name TEXT, mime TEXT, labels TEXT NOT NULL, metrics TEXT NOT NULL, suggested_uri TEXT,
+        pinned INTEGER NOT NULL, run_id TEXT, graph_id TEXT, node_id TEXT, session_id TEXT)""",
+    "CREATE INDEX IF NOT EXISTS artifacts_created_at ON artifacts (created_at)",
+    "CREATE INDEX IF NOT EXISTS artifacts_run_id ON artifacts (run_id)",
+    """CREATE INDEX IF NOT EXISTS artifacts_session_id ON artifacts (session_id, created_at)
+        WHERE session_id IS NOT NULL""",
+    """CREATE TABLE IF NOT EXISTS waits (
+        seq INTEGER PRIMARY KEY, wait_id TEXT NOT NULL UNIQUE, run_id TEXT NOT NULL,
+        node_id TEXT NOT NULL, kind TEXT NOT NULL, prompt TEXT NOT NULL, status TEXT NOT NULL,
+        options TEXT, channel TEXT NOT NULL, created_at REAL NOT NULL, deadline REAL,
+        reply TEXT)""",
+    "CREATE INDEX IF NOT EXISTS waits_run_id ON waits (run_id)",
+    "CREATE INDEX IF NOT EXISTS waits_status ON waits (status)",
+)
+
+
+def upsert(table: str, columns: Sequence[str], key: Sequence[str]) -> str:
+    """An insert that updates the row in place (keeping its ``seq``) when ``key`` exists."""
+    names = ", ".join(columns)
+    marks = ", ".join("?" * len(columns))
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
+    return (
+        f"INSERT INTO {table} ({names}) VALUES ({marks}) "
+        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
+    )
+
+
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_decode = json.JSONDecoder().decode
+
+
+def dump(value: Any) -> str:
+    """A JSON value as compact text."""
+    return _encode(value)
+
+
+def load(text: str) -> Any:
+    """The JSON value in ``text``."""
+    return _decode(text)
+
+
+def _dump_opt(value: Any) -> str | None:
+    return None if value is None else _encode(value)
+
+
+def _load_opt(text: str | None) -> Any:
+    return None if text is None else _decode(text)
+
+
+def run_row(r: RunRecord) -> tuple[Any, ...]:
+    """The ``RUN_COLUMNS`` values of a run."""
+    return (
+        r.run_id,
+        r.graph_id,
+        r.status,
+        r.kind,
+        _encode(r.inputs),
+        _dump_opt(r.outputs),
+        r.error,
+        r.created_at,
+        r.started_at,
+        r.finished_at,
+        r.parent_run_id,
+        r.session_id,
+        r.owner,
+    )
+
+
+def run_record(row: Any) -> RunRecord:
+    """The run in a row of ``RUN_COLUMNS``."""
+    return RunRecord(
+        row[0],
+        row[1],
+        RunStatus(row[2]),
+        row[3],
+        _decode(row[4]),
+        _load_opt(row[5]),
+        row[6],
+        row[7],
+        row[8],
+        row[9],
+        row[10],
+        row[11],
+        row[12],
+    )
+
+
+def node_row(n: NodeRecord) -> tuple[Any, ...]:
+    """The ``NODE_COLUMNS`` values of a node."""
+    return (
+        n.run_id,
+        n.node_id,
+        n.tool,
+        n.status,
+        _encode(n.inputs),
+        _dump_opt(n.outputs),
+        n.error,
+        n.attempts,
+        n.started_at,
+        n.finished_at,
+    )
+
+
+def node_record(row: Any) -> NodeRecord:
+    """The node in a row of ``NODE_COLUMNS``."""
+    return NodeRecord(
+        row[0],
+        row[1],
+        row[2],
+        NodeStatus(row[3]),
+        _decode(row[4]),
+        _load_opt(row[5]),
+        row[6],
+        row[7],
+        row[8],
+        row[9],
+    )
+
+
+def event_row(e: Event) -> tuple[Any, ...]:
+    """The ``EVENT_COLUMNS`` values of an event."""
+    return (
+        e.id,
+        e.ts,
+        e.kind,
+        e.scope_id,
+        e.topic,
+        _dump_opt(e.data),
+        e.text,
+        _encode(e.tags),
+        _encode(e.metrics),
+        _dump_opt(e.inputs),
+        _dump_opt(e.outputs),
+        e.run_id,
+        e.graph_id,
+        e.node_id,
+        e.session_id,
+    )
+
+
+def event_words(e: Event) -> tuple[str, str, str, str] | None:
+    """The words of the event's text, topic, kind and tags for ``events_fts``; ``None``: none."""
+    indexed = (
+        " ".join(words(e.text or "")),
+        " ".join(words(e.topic or "")),
+        " ".join(words(e.kind)),
+        " ".join(words(" ".join(e.tags))),
+    )
+    return indexed if any(indexed) else None
+
+
+def event_record(row: Any) -> Event:
+    """The event in a row of ``EVENT_COLUMNS``."""
+    return Event(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        _load_opt(row[5]),
+        row[6],
+        _decode(row[7]),
+        _decode(row[8]),
+        _load_opt(row[9]),
+        _load_opt(row[10]),
+        row[11],
+        row[12],
+        row[13],
+        row[14],
+    )
+
+
+def log_row(entry: LogEntry) -> tuple[Any, ...]:
+    """The ``LOG_COLUMNS`` values of a log entry."""
+    return (
+        entry.run_id,
+        entry.ts,
+        entry.level,
+        entry.message,
+        entry.node_id,
+        entry.graph_id,
+        _encode(entry.extra),
+    )
+
+
+def log_record(row: Any) -> LogEntry:
+    """The log entry in a row of ``LOG_COLUMNS``."""
+    return LogEntry(row[0], row[1], row[2], row[3], row[4], row[5], _decode(row[6]))
+
+
+def artifact_row(a: Artifact) -> tuple[Any, ...]:
+    """The ``ARTIFACT_COLUMNS`` values of an artifact."""
+    return (
+        a.id,
+        a.uri,
+        a.sha256,
+        a.size,
+        a.kind,
+        a.created_at,
+        a.name,
+        a.mime,
+        _encode(a.labels),
+        _encode(a.metrics),
+        a.suggested_uri,
+        a.pinned,
+        a.run_id,
+        a.graph_id,
+        a.node_id,
+        a.session_id,
+    )
+
+
+def artifact_record(row: Any) -> Artifact:
+    """The artifact in a row of ``ARTIFACT_COLUMNS``."""
+    return Artifact(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        row[5],
+        row[6],
+        row[7],
+        _decode(row[8]),
+        _decode(row[9]),
+        row[10],
+        bool(row[11]),
+        row[12],
+        row[13],
+        row[14],
+        row[15],
+    )
+
+
+def wait_row(w: WaitRecord) -> tuple[Any, ...]:
+    """The ``WAIT_COLUMNS`` values of a wait."""
+    return (
+        w.wait_id,
+        w.run_id,
+        w.node_id,
+        w.kind,
+        w.prompt,
+        w.status,
+        _dump_opt(w.options),
+        w.channel,
+        w.created_at,
+        w.deadline,
+        _dump_opt(w.reply),
+    )
+
+
+def wait_record(row: Any) -> WaitRecord:
+    """The wait in a row of ``WAIT_COLUMNS``."""
+    return WaitRecord(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        WaitStatus(row[5]),
+        _load_opt(row[6]),
+        row[7],
+        row[8],
+        row[9],
+        _load_opt(row[10]),
+    )
