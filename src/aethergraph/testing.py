@@ -13,12 +13,15 @@ Typical use::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aethergraph.core.engine.host import get_host
+from aethergraph.core.engine.run import new_run_id, run_async
+from aethergraph.core.engine.runs import cancel_run_async, reply_async
 from aethergraph.services.channel import Message, _adapters, register_channel
 from aethergraph.services.runtime.registry import override_context_service
 from aethergraph.storage.memory import MemoryStorage
@@ -31,10 +34,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MemoryStorage",
+    "RunHandle",
     "ScriptedChannel",
     "memory_runtime",
     "override_context_service",
     "scripted_channel",
+    "start_run",
 ]
 
 
@@ -49,15 +54,56 @@ def memory_runtime() -> Iterator[MemoryStorage]:
         yield storage
     finally:
         host.restore(saved)
-        asyncio.run(storage.close()) if not _loop_running() else None
 
 
-def _loop_running() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
+class RunHandle:
+    """A run started in the background by ``start_run``: follow its waits, reply, get its result."""
+
+    def __init__(self, run_id: str, task: asyncio.Task[dict[str, Any]]) -> None:
+        self.run_id = run_id
+        self._task = task
+
+    async def next_wait(self, *, timeout_s: float = 10.0) -> WaitRecord:
+        """The run's next open wait, once it has one.
+
+        Raises:
+            TimeoutError: when no wait opens within ``timeout_s``.
+            RuntimeError: when the run ends without waiting (its error is chained).
+        """
+        async with asyncio.timeout(timeout_s):
+            while True:
+                state = get_host().live.get(self.run_id)
+                if state is not None and state.open_waits:
+                    return next(iter(state.open_waits.values())).record
+                if self._task.done():
+                    raise RuntimeError(f"run {self.run_id} ended without waiting") from (
+                        self._task.exception()
+                    )
+                await asyncio.sleep(0.005)
+
+    async def reply(self, *, text: str | None = None, choice: str | None = None) -> None:
+        """Answer the open wait (as ``aethergraph.runtime.reply_async`` does)."""
+        await reply_async(self.run_id, text=text, choice=choice)
+
+    async def result(self, *, timeout_s: float = 30.0) -> dict[str, Any]:
+        """The run's outputs once it finishes (or what it raised)."""
+        async with asyncio.timeout(timeout_s):
+            return await asyncio.shield(self._task)
+
+    async def cancel(self) -> None:
+        """Cancel the run and wait until it has stopped."""
+        await cancel_run_async(self.run_id)
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await self._task
+
+
+async def start_run(target: Any, inputs: Mapping[str, Any] | None = None, **opts: Any) -> RunHandle:
+    """Start a run in the background of the current loop and return a handle to drive it."""
+    run_id = opts.pop("run_id", None) or new_run_id()
+    task = asyncio.ensure_future(run_async(target, inputs, run_id=run_id, **opts))
+    while run_id not in get_host().live and not task.done():
+        await asyncio.sleep(0)
+    return RunHandle(run_id, task)
 
 
 class ScriptedChannel:

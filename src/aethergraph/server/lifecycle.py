@@ -83,14 +83,25 @@ def _token_for(host: str, token: str | None) -> str | None:
     return token
 
 
+def _prepare(host: str, port: int, token: str | None) -> tuple[Any, socket.socket, str]:
+    """Check the token rule, then bind; the socket is closed again if the server cannot be made."""
+    checked = _token_for(host, token)
+    sock = _bind(host, port)
+    try:
+        server, url = _make_server(sock, checked)
+    except BaseException:
+        sock.close()
+        raise
+    return server, sock, url
+
+
 def start_server(host: str = "127.0.0.1", port: int = 8745, *, token: str | None = None) -> str:
     """Start the server on a background thread; return its URL once it accepts connections."""
     global _current
     with _guard:
         if _current is not None:
             raise ServerError(f"a server is already running at {_current.url}; stop_server() first")
-        sock = _bind(host, port)
-        server, url = _make_server(sock, _token_for(host, token))
+        server, sock, url = _prepare(host, port, token)
         loop = asyncio.new_event_loop()
         started = threading.Event()
         failure: list[BaseException] = []
@@ -132,8 +143,7 @@ async def start_server_async(
     global _current
     if _current is not None:
         raise ServerError(f"a server is already running at {_current.url}; stop_server() first")
-    sock = _bind(host, port)
-    server, url = _make_server(sock, _token_for(host, token))
+    server, sock, url = _prepare(host, port, token)
     loop = asyncio.get_running_loop()
     running = _Running(server, url, loop)
     running.task = asyncio.ensure_future(server.serve(sockets=[sock]))

@@ -112,6 +112,7 @@ def _message_json(message: Message) -> dict[str, Any]:
 
 _adapters: dict[str, ChannelAdapter] = {"console": ConsoleChannel()}
 _aliases: dict[str, str] = {}
+_file_channels: dict[Path, FileChannel] = {}
 _default_key = "console"
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
@@ -153,9 +154,12 @@ def get_channel_adapter(key: str | None, workspace: str) -> tuple[str, ChannelAd
                 "or '-' (it names a file inside the workspace's channels folder)"
             )
         folder = Path(workspace) if workspace != "memory" else Path.cwd() / ".aethergraph"
-        adapter = FileChannel(folder / "channels" / f"{name}.jsonl")
-        _adapters[resolved] = adapter
-        return resolved, adapter
+        path = folder / "channels" / f"{name}.jsonl"
+        # One adapter per file, not per key: the same key in another workspace is another file.
+        file_channel = _file_channels.get(path)
+        if file_channel is None:
+            file_channel = _file_channels[path] = FileChannel(path)
+        return resolved, file_channel
     known = sorted({*_adapters, *_aliases})
     raise ConfigurationError(
         f"no channel {resolved!r} (known: {', '.join(known)}, or 'file:NAME'); register one with "

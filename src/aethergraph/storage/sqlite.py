@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import errno
 import hashlib
+import io
 import logging
 import os
 import re
@@ -26,7 +27,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from aethergraph.errors import StorageError
 from aethergraph.storage import sqlite_schema as schema
@@ -68,16 +69,10 @@ _SELECT_RUNS = _select("runs", schema.RUN_COLUMNS)
 _GET_RUN = f"{_SELECT_RUNS} WHERE run_id = ?"
 _PUT_NODE = schema.upsert("nodes", schema.NODE_COLUMNS, ("run_id", "node_id"))
 _LIST_NODES = f"{_select('nodes', schema.NODE_COLUMNS)} WHERE run_id = ? ORDER BY seq"
-_APPEND_EVENT = (
-    f"INSERT INTO events ({', '.join(schema.EVENT_COLUMNS)}) "
-    f"VALUES ({', '.join('?' * len(schema.EVENT_COLUMNS))})"
-)
+_APPEND_EVENT = schema.insert("events", schema.EVENT_COLUMNS)
 _INDEX_EVENT = "INSERT INTO events_fts (rowid, text, topic, kind, tags) VALUES (?, ?, ?, ?, ?)"
 _SELECT_EVENTS = _select("events", schema.EVENT_COLUMNS)
-_APPEND_LOG = (
-    f"INSERT INTO logs ({', '.join(schema.LOG_COLUMNS)}) "
-    f"VALUES ({', '.join('?' * len(schema.LOG_COLUMNS))})"
-)
+_APPEND_LOG = schema.insert("logs", schema.LOG_COLUMNS)
 _LIST_LOGS = f"{_select('logs', schema.LOG_COLUMNS)} WHERE run_id = ? ORDER BY seq LIMIT ?"
 _LIVE = "(expires_at IS NULL OR expires_at > ?)"
 _SET_KV = schema.upsert("kv", ("key", "value", "expires_at"), ("key",))
@@ -105,7 +100,7 @@ def _equal(**columns: object) -> tuple[list[str], list[object]]:
 
 
 def _marks(n: int) -> str:
-    return ", ".join("?" * n)
+    return ", ".join(["?"] * n)
 
 
 class SQLiteStorage:
@@ -122,6 +117,8 @@ class SQLiteStorage:
         self._lock = threading.Lock()
         self._timer: threading.Timer | None = None
         self._closed = False
+        self._uncommitted = False
+        self._lost = False
         try:
             self._blobs.mkdir(parents=True, exist_ok=True)
             self._tmp.mkdir(exist_ok=True)
@@ -139,35 +136,64 @@ class SQLiteStorage:
         return str(self._root)
 
     # -- transactions ----------------------------------------------------------------------
+    # Writes accumulate in one open transaction. ``_uncommitted`` says this object began it; if
+    # SQLite rolls it back on its own (a full disk does), those writes are gone although their
+    # callers were told nothing: ``_lost`` remembers it until ``flush()`` reports it.
     def _check_open(self) -> None:
         if self._closed:
             raise StorageError(f"the storage at {self._root} is closed; open a new SQLiteStorage")
 
     def _begin(self) -> None:
-        """Open the write transaction unless one is open; make sure a deadline commit is pending.
-
-        Called with the lock held.
-        """
+        """Open the write transaction unless one is open; make sure a deadline commit is pending."""
         self._check_open()
         if not self._conn.in_transaction:
+            if self._uncommitted:
+                self._lost = True
             try:
                 self._cur.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
                 raise StorageError(f"cannot write to {self._db}: {exc}") from exc
+            self._uncommitted = True
         if self._timer is None:
             timer = threading.Timer(FLUSH_DEADLINE, self._commit_by_deadline)
             timer.daemon = True
             timer.start()
             self._timer = timer
 
+    def _exec(self, sql: str, params: Sequence[Any]) -> sqlite3.Cursor:
+        """Run one write statement in the open transaction (with the lock held)."""
+        self._begin()
+        try:
+            return self._cur.execute(sql, params)
+        except sqlite3.OperationalError as exc:
+            raise StorageError(f"cannot write to {self._db}: {exc}") from exc
+
+    def _commit(self) -> None:
+        if self._conn.in_transaction:
+            try:
+                self._cur.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                raise StorageError(f"cannot commit to {self._db}: {exc}") from exc
+        elif self._uncommitted:
+            self._lost = True
+        self._uncommitted = False
+
+    def _raise_if_lost(self) -> None:
+        if self._lost:
+            self._lost = False
+            raise StorageError(
+                f"writes to {self._db} made since the last flush were lost: SQLite rolled them "
+                "back when a write failed (see that write's error); make them again"
+            )
+
     def _commit_by_deadline(self) -> None:
         with self._lock:
             self._timer = None
-            if self._closed or not self._conn.in_transaction:
+            if self._closed:
                 return
             try:
-                self._cur.execute("COMMIT")
-            except sqlite3.Error:
+                self._commit()
+            except StorageError:
                 logger.warning(
                     "could not commit pending writes; the next flush retries",
                     exc_info=True,
@@ -176,8 +202,7 @@ class SQLiteStorage:
 
     def _write(self, sql: str, params: Sequence[Any]) -> None:
         with self._lock:
-            self._begin()
-            self._cur.execute(sql, params)
+            self._exec(sql, params)
 
     def _read(self, sql: str, params: Sequence[Any]) -> list[Any]:
         with self._lock:
@@ -185,10 +210,12 @@ class SQLiteStorage:
             return self._cur.execute(sql, params).fetchall()
 
     async def flush(self) -> None:
-        """Commit every write so far."""
+        """Commit every write so far; ``StorageError`` if SQLite rolled back some of them."""
         with self._lock:
-            if not self._closed and self._conn.in_transaction:
-                self._cur.execute("COMMIT")
+            if self._closed:
+                return
+            self._commit()
+            self._raise_if_lost()
 
     async def close(self) -> None:
         """Commit, stop the deadline timer and close the database; idempotent."""
@@ -196,14 +223,14 @@ class SQLiteStorage:
             if self._closed:
                 return
             try:
-                if self._conn.in_transaction:
-                    self._cur.execute("COMMIT")
+                self._commit()
             finally:
                 self._closed = True
                 if self._timer is not None:
                     self._timer.cancel()
                     self._timer = None
                 self._conn.close()
+            self._raise_if_lost()
 
     # -- runs ------------------------------------------------------------------------------
     async def put_run(self, record: RunRecord) -> None:
@@ -248,10 +275,9 @@ class SQLiteStorage:
         row = schema.event_row(event)
         indexed = schema.event_words(event)
         with self._lock:
-            self._begin()
-            self._cur.execute(_APPEND_EVENT, row)
+            seq = self._exec(_APPEND_EVENT, row).lastrowid
             if indexed is not None:
-                self._cur.execute(_INDEX_EVENT, (self._cur.lastrowid, *indexed))
+                self._exec(_INDEX_EVENT, (seq, *indexed))
 
     async def query_events(
         self,
@@ -309,20 +335,21 @@ class SQLiteStorage:
             return
         with self._lock:
             self._begin()
-            self._cur.executemany(_SET_KV, rows)
+            try:
+                self._cur.executemany(_SET_KV, rows)
+            except sqlite3.OperationalError as exc:
+                raise StorageError(f"cannot write to {self._db}: {exc}") from exc
 
     async def kv_delete(self, key: str) -> bool:
         """Delete a key; whether it was live."""
         with self._lock:
-            self._begin()
-            rows = self._cur.execute(_DELETE_KV, (key,)).fetchall()
+            rows = self._exec(_DELETE_KV, (key,)).fetchall()
         return bool(rows) and (rows[0][0] is None or rows[0][0] > time.time())
 
     async def kv_expire(self, key: str, expires_at: float | None) -> bool:
         """Change a live key's expiry."""
         with self._lock:
-            self._begin()
-            return self._cur.execute(_EXPIRE_KV, (expires_at, key, time.time())).rowcount > 0
+            return self._exec(_EXPIRE_KV, (expires_at, key, time.time())).rowcount > 0
 
     async def kv_scan(self, prefix: str) -> list[str]:
         """Live keys with the prefix, sorted."""
@@ -340,13 +367,12 @@ class SQLiteStorage:
     async def kv_incr(self, key: str, amount: int) -> int:
         """Add to an integer value, atomically: the write lock is held from read to write."""
         with self._lock:
-            self._begin()
-            row = self._cur.execute(_GET_KV, (key, time.time())).fetchone()
+            row = self._exec(_GET_KV, (key, time.time())).fetchone()
             current = schema.load(row[0]) if row is not None else 0
             if not isinstance(current, int) or isinstance(current, bool):
                 raise TypeError(f"kv key {key!r} holds {type(current).__name__}, not an integer")
             value = current + amount
-            self._cur.execute(_SET_KV, (key, schema.dump(value), row[1] if row else None))
+            self._exec(_SET_KV, (key, schema.dump(value), None if row is None else row[1]))
         return value
 
     # -- blobs -----------------------------------------------------------------------------
@@ -364,18 +390,13 @@ class SQLiteStorage:
         final.parent.mkdir(exist_ok=True)
         os.replace(staged, final)
 
-    def _stage(self, chunks: Sequence[bytes] | None, source: Path | None) -> str:
-        """Write ``chunks`` or a copy of ``source`` to a staging file, fsync it and publish it."""
+    def _stage(self, source: BinaryIO) -> str:
+        """Copy ``source`` to a staging file, fsync it and publish it under its digest."""
         staged = self.staging_path(".blob")
         digest = hashlib.sha256()
         try:
             with open(staged, "xb") as out:
-                if source is not None:
-                    with open(source, "rb") as src:
-                        while chunk := src.read(_CHUNK):
-                            digest.update(chunk)
-                            out.write(chunk)
-                for chunk in chunks or ():
+                while chunk := source.read(_CHUNK):
                     digest.update(chunk)
                     out.write(chunk)
                 out.flush()
@@ -389,26 +410,28 @@ class SQLiteStorage:
     def _put_bytes(self, data: bytes) -> str:
         sha = hashlib.sha256(data).hexdigest()
         if not self._blob_path(sha).exists():
-            self._stage([data], None)
+            self._stage(io.BytesIO(data))
         return sha
 
     def _put_file(self, path: Path, move: bool) -> str:
-        if not move:
-            return self._stage(None, path)
         with open(path, "rb") as src:
+            if not move:
+                return self._stage(src)
             sha = hashlib.file_digest(src, "sha256").hexdigest()
             if os.name == "posix":  # Windows cannot fsync a read-only handle.
                 os.fsync(src.fileno())
-        if self._blob_path(sha).exists():
-            path.unlink()
+        final = self._blob_path(sha)
+        if final.exists():
+            if path.resolve() != final.resolve():  # moving a blob onto itself must keep it
+                path.unlink()
             return sha
         try:
             self._publish(path, sha)
         except OSError as exc:
             if exc.errno != errno.EXDEV:
                 raise
-            # Another filesystem: copy, then remove the source.
-            self._stage(None, path)
+            with open(path, "rb") as src:  # another filesystem: copy, then remove the source
+                self._stage(src)
             path.unlink()
         return sha
 
@@ -495,8 +518,7 @@ class SQLiteStorage:
     async def set_pinned(self, artifact_id: str, pinned: bool) -> bool:
         """Pin or unpin an artifact; whether it exists."""
         with self._lock:
-            self._begin()
-            return self._cur.execute(_PIN_ARTIFACT, (pinned, artifact_id)).rowcount > 0
+            return self._exec(_PIN_ARTIFACT, (pinned, artifact_id)).rowcount > 0
 
     # -- waits -----------------------------------------------------------------------------
     async def put_wait(self, record: WaitRecord) -> None:
@@ -525,33 +547,8 @@ def _connect(path: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA temp_store = MEMORY")  # no temporary files outside the workspace
-        version = _version(conn)
-        if version != schema.SCHEMA_VERSION:
-            _create_schema(conn, path)
+        schema.migrate(conn, path)
     except BaseException:
         conn.close()
         raise
     return conn
-
-
-def _version(conn: sqlite3.Connection) -> int:
-    return int(conn.execute("PRAGMA user_version").fetchone()[0])
-
-
-def _create_schema(conn: sqlite3.Connection, path: Path) -> None:
-    conn.execute("BEGIN IMMEDIATE")  # another process may be creating it too: take turns
-    try:
-        version = _version(conn)
-        if version > schema.SCHEMA_VERSION:
-            raise StorageError(
-                f"{path} has schema version {version}, newer than this aethergraph knows "
-                f"({schema.SCHEMA_VERSION}); upgrade aethergraph to open this workspace"
-            )
-        for statement in schema.DDL:
-            conn.execute(statement)
-        conn.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION}")
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise

@@ -9,7 +9,8 @@ Full-text search indexes the words of an event (see ``words``) rather than its r
 ``ascii`` tokenizer, and ``_`` as a token character, each of those words is exactly one token, so
 SQLite and the in-memory backend split and match text identically.
 
-Any change here bumps ``SCHEMA_VERSION``, kept in ``PRAGMA user_version``.
+Any change here bumps ``SCHEMA_VERSION``, kept in ``PRAGMA user_version``, and teaches ``migrate``
+to bring older workspaces up to date.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from aethergraph.errors import StorageError
 from aethergraph.storage.memory import words
 from aethergraph.storage.records import (
     Artifact,
@@ -31,7 +33,9 @@ from aethergraph.storage.records import (
 )
 
 if TYPE_CHECKING:
+    import sqlite3
     from collections.abc import Sequence
+    from pathlib import Path
 
 __all__ = [
     "ARTIFACT_COLUMNS",
@@ -48,9 +52,11 @@ __all__ = [
     "event_record",
     "event_row",
     "event_words",
+    "insert",
     "log_record",
     "load",
     "log_row",
+    "migrate",
     "node_record",
     "node_row",
     "run_record",
@@ -192,15 +198,41 @@ DDL = (
 )
 
 
+def migrate(conn: sqlite3.Connection, path: Path) -> None:
+    """Bring the database at ``path`` to ``SCHEMA_VERSION``; refuse one from a newer version."""
+    if _version(conn) == SCHEMA_VERSION:
+        return
+    conn.execute("BEGIN IMMEDIATE")  # another process may be creating it too: take turns
+    try:
+        version = _version(conn)
+        if version > SCHEMA_VERSION:
+            raise StorageError(
+                f"{path} has schema version {version}, newer than this aethergraph knows "
+                f"({SCHEMA_VERSION}); upgrade aethergraph to open this workspace"
+            )
+        for statement in DDL:
+            conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def insert(table: str, columns: Sequence[str]) -> str:
+    """An insert of one row's ``columns``."""
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['?'] * len(columns))})"
+
+
 def upsert(table: str, columns: Sequence[str], key: Sequence[str]) -> str:
     """An insert that updates the row in place (keeping its ``seq``) when ``key`` exists."""
-    names = ", ".join(columns)
-    marks = ", ".join("?" * len(columns))
     updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
-    return (
-        f"INSERT INTO {table} ({names}) VALUES ({marks}) "
-        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
-    )
+    return f"{insert(table, columns)} ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
 
 
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
 from aethergraph.core.engine.context import NodeContext
 from aethergraph.core.engine.failure import annotate, describe, is_cancellation
+from aethergraph.errors import NodeTimeoutError
 from aethergraph.services.runtime.base import _current_context
 from aethergraph.storage.records import NodeRecord, NodeStatus
 
 if TYPE_CHECKING:
+    from aethergraph.core.engine.retry import RetryPolicy
     from aethergraph.core.engine.run_state import RunState
     from aethergraph.core.engine.tool import Tool
 
@@ -28,23 +31,43 @@ async def call_tool_node(
     inputs = tool.sig.bind(args, kwargs) if args else kwargs
     run = parent._run
     node_id = run.next_node_id(tool.name)
-    if run.limiter is None and run.retry is None:
+    policy = tool.retry or run.retry
+    if run.limiter is None and policy is None and tool.timeout_s is None:
         return await execute_node(tool, run, node_id, inputs)
-    return await _with_policies(tool, run, node_id, inputs)
+    return await _with_policies(tool, run, node_id, inputs, policy)
 
 
 async def _with_policies(
-    tool: Tool, run: RunState, node_id: str, inputs: dict[str, Any]
+    tool: Tool, run: RunState, node_id: str, inputs: dict[str, Any], policy: RetryPolicy | None
 ) -> dict[str, Any]:
     async def attempt(n: int) -> dict[str, Any]:
         if run.limiter is None:
-            return await execute_node(tool, run, node_id, inputs, attempt=n)
+            return await _within_timeout(tool, run, node_id, inputs, n)
         async with run.limiter:
-            return await execute_node(tool, run, node_id, inputs, attempt=n)
+            return await _within_timeout(tool, run, node_id, inputs, n)
 
-    if run.retry is None:
+    if policy is None:
         return await attempt(1)
-    return await run.retry.call(attempt)
+    return await policy.call(attempt)
+
+
+async def _within_timeout(
+    tool: Tool, run: RunState, node_id: str, inputs: dict[str, Any], attempt: int
+) -> dict[str, Any]:
+    """One attempt, limited to the tool's ``timeout_s``; running past it is a NodeTimeoutError."""
+    scope = asyncio.timeout(tool.timeout_s)
+    try:
+        async with scope:
+            return await execute_node(tool, run, node_id, inputs, attempt=attempt)
+    except TimeoutError as exc:
+        if not scope.expired():
+            raise  # the tool's own TimeoutError, not ours
+        error = NodeTimeoutError(
+            f"node {node_id!r} (tool {tool.name!r}) in run {run.run_id} ran past its "
+            f"timeout_s={tool.timeout_s}"
+        )
+        annotate(error, run.run_id, run.graph_id, node_id)
+        raise error from exc
 
 
 async def execute_node(

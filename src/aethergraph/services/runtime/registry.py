@@ -100,7 +100,7 @@ def _check_name(name: object) -> str:
     if name.startswith("_"):
         raise ConfigurationError(
             f"service name {name!r} starts with an underscore; such names are private to "
-            "NodeContext. Pick a public name such as {name.lstrip('_')!r}"
+            f"NodeContext. Pick a public name such as {name.lstrip('_')!r}"
         )
     if name in BUILTIN_ACCESSORS:
         raise ConfigurationError(
@@ -227,7 +227,9 @@ async def ensure_services_started() -> None:
     overrides = _overrides.get()
     if state.checked == _generation and not overrides:
         return
-    entries = list(_registry.values()) + list(overrides.values())
+    # A service shadowed by an override in this task is not used here, so it is not started:
+    # overriding a real client in a test must not make the test connect to the real thing.
+    entries = [e for n, e in _registry.items() if n not in overrides] + list(overrides.values())
     for entry in entries:
         if entry.has_start and entry.started_loop is not loop:
             await _start(entry, loop, state)

@@ -1,0 +1,10 @@
+"""Every test here runs in its own workspace and leaves no service registered."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _isolated_runtime(workspace: object, isolated_services: None) -> None:
+    """Apply the shared isolation fixtures to every test in this folder."""

@@ -1,0 +1,377 @@
+"""What SQLite storage adds to the contract: a workspace on disk, shared across processes."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import shutil
+import sqlite3
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from aethergraph.errors import StorageError
+from aethergraph.storage.records import (
+    Artifact,
+    Event,
+    LogEntry,
+    NodeRecord,
+    NodeStatus,
+    RunRecord,
+    RunStatus,
+    WaitRecord,
+)
+from aethergraph.storage.sqlite import SQLiteStorage
+from aethergraph.storage.sqlite_schema import SCHEMA_VERSION
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+RUN = RunRecord("r1", "g", RunStatus.SUCCEEDED, inputs={"x": 1}, outputs={"y": 2}, created_at=1.0)
+NODE = NodeRecord("r1", "n1", "tool", NodeStatus.SUCCEEDED, outputs={"y": 2}, attempts=1)
+EVENT = Event("e1", 1.0, "note", "scope", text="a needle in a haystack", tags=["t"], run_id="r1")
+LOG = LogEntry("r1", 1.0, "INFO", "hello", extra={"k": [1]})
+WAIT = WaitRecord("w1", "r1", "n1", "ask", "Proceed?", options=["yes", "no"])
+
+READER = """
+import asyncio, json, sys
+from aethergraph.storage.sqlite import SQLiteStorage
+
+async def main():
+    storage = SQLiteStorage(sys.argv[1])
+    run = await storage.get_run("r1")
+    events = await storage.query_events(text="NEEDLE haystack")
+    artifacts = await storage.query_artifacts(labels={"split": "test"})
+    blob = await storage.read_bytes(artifacts[0].sha256)
+    await storage.close()
+    print(json.dumps({
+        "run": run.to_json(),
+        "events": [e.to_json() for e in events],
+        "artifacts": [a.to_json() for a in artifacts],
+        "blob": blob.decode(),
+    }))
+
+asyncio.run(main())
+"""
+
+INCREMENTER = """
+import asyncio, sys
+from aethergraph.storage.sqlite import SQLiteStorage
+
+async def main():
+    storage = SQLiteStorage(sys.argv[1])
+    print("ready", flush=True)
+    for _ in range(int(sys.argv[2])):
+        await storage.kv_incr("counter", 1)
+        await storage.flush()
+    await storage.close()
+
+asyncio.run(main())
+"""
+
+
+def listing(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+async def write_everything(storage: SQLiteStorage) -> Artifact:
+    await storage.put_run(RUN)
+    await storage.put_node(NODE)
+    await storage.append_event(EVENT)
+    storage.append_log(LOG)
+    await storage.kv_set_many({"k": {"v": 1}}, expires_at=None)
+    await storage.put_wait(WAIT)
+    sha = await storage.put_bytes(b"blob content")
+    artifact = Artifact(
+        "a1", f"artifact://{sha}", sha, 12, "file", 1.0, labels={"split": "test"}, run_id="r1"
+    )
+    await storage.add_artifact(artifact)
+    return artifact
+
+
+async def assert_holds_everything(storage: SQLiteStorage, artifact: Artifact) -> None:
+    assert await storage.get_run("r1") == RUN
+    assert await storage.list_nodes("r1") == [NODE]
+    assert await storage.query_events(text="needle") == [EVENT]
+    assert await storage.list_logs("r1") == [LOG]
+    assert await storage.kv_get_many(["k"]) == {"k": {"v": 1}}
+    assert await storage.get_wait("w1") == WAIT
+    assert await storage.get_artifact("a1") == artifact
+    assert await storage.read_bytes(artifact.sha256) == b"blob content"
+
+
+async def test_data_survives_close_and_reopen(tmp_path: Path) -> None:
+    storage = SQLiteStorage(tmp_path)
+    artifact = await write_everything(storage)
+    await storage.close()
+    reopened = SQLiteStorage(tmp_path)
+    try:
+        await assert_holds_everything(reopened, artifact)
+    finally:
+        await reopened.close()
+
+
+async def test_second_storage_on_the_workspace_sees_flushed_writes(tmp_path: Path) -> None:
+    first, second = SQLiteStorage(tmp_path), SQLiteStorage(tmp_path)
+    try:
+        artifact = await write_everything(first)
+        await first.flush()
+        await assert_holds_everything(second, artifact)
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_unflushed_write_reaches_other_connections_within_the_deadline(
+    tmp_path: Path,
+) -> None:
+    writer, reader = SQLiteStorage(tmp_path), SQLiteStorage(tmp_path)
+    try:
+        await writer.put_run(RUN)
+        for _ in range(200):
+            if await reader.get_run("r1") is not None:
+                break
+            await asyncio.sleep(0.01)
+        assert await reader.get_run("r1") == RUN
+    finally:
+        await writer.close()
+        await reader.close()
+
+
+async def test_another_process_reads_flushed_runs_events_and_artifacts(tmp_path: Path) -> None:
+    storage = SQLiteStorage(tmp_path)
+    try:
+        artifact = await write_everything(storage)
+        await storage.flush()
+        async with asyncio.timeout(30):
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-c",
+                READER,
+                str(tmp_path),
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            out, err = await process.communicate()
+        assert process.returncode == 0, err.decode()
+        seen = json.loads(out)
+        assert seen["run"] == RUN.to_json()
+        assert seen["events"] == [EVENT.to_json()]
+        assert seen["artifacts"] == [artifact.to_json()]
+        assert seen["blob"] == "blob content"
+    finally:
+        await storage.close()
+
+
+async def test_kv_incr_is_atomic_across_processes(tmp_path: Path) -> None:
+    storage = SQLiteStorage(tmp_path)
+    try:
+        async with asyncio.timeout(30):
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-c",
+                INCREMENTER,
+                str(tmp_path),
+                "300",
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            assert process.stdout is not None
+            assert await process.stdout.readline() == b"ready\n"
+            for _ in range(300):
+                await storage.kv_incr("counter", 1)
+                await storage.flush()
+                await asyncio.sleep(0)
+            _, err = await process.communicate()
+        assert process.returncode == 0, err.decode()
+        assert await storage.kv_get_many(["counter"]) == {"counter": 600}
+    finally:
+        await storage.close()
+
+
+async def test_workspace_layout(tmp_path: Path) -> None:
+    storage = SQLiteStorage(tmp_path / "ws")
+    try:
+        sha = await storage.put_bytes(b"data")
+        blob = tmp_path / "ws" / "artifacts" / "sha256" / sha[:2] / sha
+        assert blob.read_bytes() == b"data"
+        assert await storage.local_path(sha) == blob
+        assert storage.staging_path(".csv").parent == tmp_path / "ws" / "tmp"
+        assert (tmp_path / "ws" / "aethergraph.db").is_file()
+        assert storage.location == str(tmp_path / "ws")
+    finally:
+        await storage.close()
+
+
+async def test_put_file_move_renames_the_file_into_place(tmp_path: Path) -> None:
+    storage = SQLiteStorage(tmp_path)
+    try:
+        staged = storage.staging_path(".bin")
+        staged.write_bytes(b"x" * 10_000)
+        inode = staged.stat().st_ino
+        sha = await storage.put_file(staged, move=True)
+        assert (await storage.local_path(sha)).stat().st_ino == inode
+        assert listing(tmp_path / "tmp") == []
+    finally:
+        await storage.close()
+
+
+async def test_nothing_is_written_outside_the_workspace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    monkeypatch.setenv("TMPDIR", str(outside))
+    monkeypatch.setenv("SQLITE_TMPDIR", str(outside))
+    monkeypatch.setattr(tempfile, "tempdir", str(outside))
+    storage = SQLiteStorage(tmp_path / "ws")
+    try:
+        await write_everything(storage)
+        for n in range(200):
+            await storage.append_event(Event(f"x{n}", float(n), "k", "s", text=f"w{n % 7} many"))
+        await storage.query_events(text="many w3", limit=500)
+        await storage.list_runs(graph_id="g")
+        source = tmp_path / "ws" / "tmp" / "source.bin"
+        source.write_bytes(b"copied")
+        await storage.put_file(source)
+        staged = storage.staging_path()
+        staged.write_bytes(b"moved")
+        await storage.local_path(await storage.put_file(staged, move=True))
+        source.unlink()
+    finally:
+        await storage.close()
+    assert listing(outside) == []
+    assert listing(tmp_path) == ["outside", "ws"]
+    assert listing(tmp_path / "ws" / "tmp") == []
+
+
+@pytest.mark.parametrize(
+    "digest",
+    [
+        "../" * 20 + "etc/passwd",
+        "A" * 64,
+        "0" * 63,
+        "0" * 65,
+        "0" * 64 + "\n",
+        "/" + "0" * 63,
+        "",
+    ],
+)
+async def test_malformed_digest_raises_value_error(tmp_path: Path, digest: str) -> None:
+    storage = SQLiteStorage(tmp_path)
+    try:
+        with pytest.raises(ValueError, match="64 lowercase hex"):
+            await storage.read_bytes(digest)
+        with pytest.raises(ValueError, match="64 lowercase hex"):
+            await storage.local_path(digest)
+    finally:
+        await storage.close()
+
+
+async def test_blob_content_matches_its_digest(tmp_path: Path) -> None:
+    storage = SQLiteStorage(tmp_path)
+    try:
+        data = bytes(range(256)) * 4096
+        sha = await storage.put_bytes(data)
+        path = await storage.local_path(sha)
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == sha
+    finally:
+        await storage.close()
+
+
+async def test_schema_version_is_recorded(tmp_path: Path) -> None:
+    await SQLiteStorage(tmp_path).close()
+    conn = sqlite3.connect(tmp_path / "aethergraph.db")
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    finally:
+        conn.close()
+
+
+async def test_workspace_from_a_newer_version_is_refused(tmp_path: Path) -> None:
+    await SQLiteStorage(tmp_path).close()
+    conn = sqlite3.connect(tmp_path / "aethergraph.db")
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(StorageError, match="newer"):
+        SQLiteStorage(tmp_path)
+
+
+async def test_workspace_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("x")
+    with pytest.raises(StorageError, match="cannot open the workspace"):
+        SQLiteStorage(not_a_folder)
+
+
+async def test_use_after_close_raises_storage_error(tmp_path: Path) -> None:
+    storage = SQLiteStorage(tmp_path)
+    await storage.close()
+    with pytest.raises(StorageError, match="closed"):
+        await storage.put_run(RUN)
+    with pytest.raises(StorageError, match="closed"):
+        await storage.get_run("r1")
+    with pytest.raises(StorageError, match="closed"):
+        storage.append_log(LOG)
+
+
+async def test_flush_reports_writes_sqlite_rolled_back(tmp_path: Path) -> None:
+    storage = SQLiteStorage(tmp_path)
+    try:
+        await storage.put_run(RUN)
+        # Fault injection: a database that cannot grow fails like a full disk, and SQLite then
+        # rolls back the whole open transaction, RUN included.
+        storage._conn.execute("PRAGMA max_page_count = 1")
+        with pytest.raises(StorageError, match="full"):
+            await storage.put_run(
+                RunRecord("big", "g", RunStatus.RUNNING, inputs={"x": "x" * 10**5})
+            )
+        with pytest.raises(StorageError, match="lost"):
+            await storage.flush()
+        assert await storage.get_run("r1") is None
+        storage._conn.execute("PRAGMA max_page_count = 1000000")
+        await storage.put_run(RUN)
+        await storage.flush()
+        assert await storage.get_run("r1") == RUN
+    finally:
+        await storage.close()
+
+
+async def test_put_file_move_of_a_blobs_own_file_keeps_the_blob(tmp_path: Path) -> None:
+    storage = SQLiteStorage(tmp_path)
+    try:
+        sha = await storage.put_bytes(b"kept")
+        assert await storage.put_file(await storage.local_path(sha), move=True) == sha
+        assert await storage.read_bytes(sha) == b"kept"
+    finally:
+        await storage.close()
+
+
+@pytest.fixture
+def other_filesystem(tmp_path: Path) -> Iterator[Path]:
+    """A folder on another filesystem than ``tmp_path``, where there is one."""
+    if not Path("/dev/shm").is_dir() or Path("/dev/shm").stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("needs a second filesystem")
+    folder = Path(tempfile.mkdtemp(dir="/dev/shm"))
+    yield folder
+    shutil.rmtree(folder)
+
+
+async def test_put_file_move_across_filesystems_copies_then_removes(
+    tmp_path: Path, other_filesystem: Path
+) -> None:
+    source = other_filesystem / "data.bin"
+    source.write_bytes(b"elsewhere")
+    storage = SQLiteStorage(tmp_path)
+    try:
+        sha = await storage.put_file(source, move=True)
+        assert not source.exists()
+        assert await storage.read_bytes(sha) == b"elsewhere"
+        assert listing(tmp_path / "tmp") == []
+    finally:
+        await storage.close()
