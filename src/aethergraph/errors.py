@@ -13,7 +13,7 @@ service ``AttributeError``, so callers can catch either the AetherGraph class or
     │   ├── OutputContractError                a declared output is missing
     │   ├── NodeTimeoutError (+ TimeoutError)  a node or a wait ran past its timeout
     │   ├── RunCancelledError                  the run was cancelled
-    │   ├── GraphNotFoundError                 a stored run names a graph this process has not imported
+    │   ├── GraphNotFoundError                 a stored run names a graph nobody imported
     │   └── DependencyFailedError              a node was skipped because a dependency failed
     ├── ChannelError (RuntimeError)            a channel could not deliver or obtain an answer
     ├── StorageError (RuntimeError)            the workspace could not be read or written

@@ -1,8 +1,7 @@
-"""Service and runtime management: registry, lifecycle, workspace, runs, channels. Re-export only."""
+"""Service and runtime management: services, workspace, runs, channels. Re-export only."""
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
 from aethergraph.core.engine.host import get_host
@@ -33,6 +32,8 @@ from aethergraph.services.runtime.registry import (
 from aethergraph.storage.records import NodeStatus, RunRecord, RunStatus
 
 if TYPE_CHECKING:
+    import os
+
     from aethergraph.storage.protocols import Storage
 
 __all__ = [

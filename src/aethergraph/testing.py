@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +26,7 @@ from aethergraph.services.runtime.registry import override_context_service
 from aethergraph.storage.memory import MemoryStorage
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 
     from aethergraph.services.channel import ChannelAdapter
     from aethergraph.storage.records import WaitRecord
@@ -101,7 +100,7 @@ async def start_run(target: Any, inputs: Mapping[str, Any] | None = None, **opts
     """Start a run in the background of the current loop and return a handle to drive it."""
     run_id = opts.pop("run_id", None) or new_run_id()
     task = asyncio.ensure_future(run_async(target, inputs, run_id=run_id, **opts))
-    while run_id not in get_host().live and not task.done():
+    while run_id not in get_host().live and not task.done():  # noqa: ASYNC110 - no event to await
         await asyncio.sleep(0)
     return RunHandle(run_id, task)
 

@@ -1,18 +1,23 @@
-"""Built-in channel tools: ordinary ``@tool``s, awaited in a graph_fn or declared in ``@graphify``."""
+"""Built-in channel tools: ordinary ``@tool``s, awaited in a graph_fn or declared in a graph."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aethergraph.core.engine.context import NodeContext
 from aethergraph.core.engine.tool import tool
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from aethergraph.core.engine.context import NodeContext
 
 __all__ = ["ask_approval", "ask_choice", "ask_text", "send_text", "wait_text"]
 
 
 @tool(outputs=[], name="send_text")
-async def send_text(text: str, *, channel: str | None = None, context: NodeContext) -> dict[str, Any]:
+async def send_text(
+    text: str, *, channel: str | None = None, context: NodeContext
+) -> dict[str, Any]:
     """Send a line of text on a channel."""
     await context.channel(channel).send_text(text)
     return {}
@@ -61,4 +66,6 @@ async def ask_choice(
     context: NodeContext,
 ) -> dict[str, Any]:
     """Ask to pick one option; output ``choice``."""
-    return {"choice": await context.channel(channel).ask_choice(prompt, options, timeout_s=timeout_s)}
+    return {
+        "choice": await context.channel(channel).ask_choice(prompt, options, timeout_s=timeout_s)
+    }

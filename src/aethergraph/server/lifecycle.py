@@ -69,7 +69,8 @@ def _make_server(sock: socket.socket, token: str | None) -> tuple[Any, str]:
         create_app(token=token), log_level="warning", lifespan="off", access_log=False
     )
     server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    # The embedding program owns its signals (Ctrl-C), not the sidecar.
+    setattr(server, "capture_signals", contextlib.nullcontext)  # noqa: B010
     return server, f"http://{shown}:{port}"
 
 
@@ -110,7 +111,7 @@ def start_server(host: str = "127.0.0.1", port: int = 8745, *, token: str | None
             asyncio.set_event_loop(loop)
             try:
                 loop.run_until_complete(_serve(server, sock, started))
-            except BaseException as exc:
+            except BaseException as exc:  # noqa: BLE001 - reported to the starting thread
                 failure.append(exc)
             finally:
                 started.set()
@@ -122,7 +123,9 @@ def start_server(host: str = "127.0.0.1", port: int = 8745, *, token: str | None
         running.thread.start()
         started.wait()
         if failure or not server.started:
-            raise ServerError(f"the server did not start on {url}") from (failure or [None])[0]
+            raise ServerError(f"the server did not start on {url}") from (
+                failure[0] if failure else None
+            )
         get_host().owner_loop = loop
         _current = running
         return url
@@ -130,7 +133,8 @@ def start_server(host: str = "127.0.0.1", port: int = 8745, *, token: str | None
 
 async def _serve(server: Any, sock: socket.socket, started: threading.Event) -> None:
     task = asyncio.ensure_future(server.serve(sockets=[sock]))
-    while not server.started and not task.done():
+    # uvicorn signals readiness only through this flag.
+    while not server.started and not task.done():  # noqa: ASYNC110
         await asyncio.sleep(0.005)
     started.set()
     await task
@@ -165,7 +169,9 @@ def stop_server() -> None:
         if running is None:
             return
         if running.thread is None:
-            raise ServerError("the server was started with start_server_async; use stop_server_async")
+            raise ServerError(
+                "the server was started with start_server_async; use stop_server_async"
+            )
         with contextlib.suppress(Exception):
             asyncio.run_coroutine_threadsafe(close_services(), running.loop).result(timeout=30)
         running.server.should_exit = True
@@ -175,7 +181,7 @@ def stop_server() -> None:
 
 
 async def stop_server_async() -> None:
-    """Stop a server started with ``start_server_async`` (or on another thread) and close services."""
+    """Stop the server (however it was started) and close services."""
     global _current
     running = _current
     if running is None:

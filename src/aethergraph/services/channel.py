@@ -3,7 +3,8 @@
 An adapter delivers messages (console, file, ...). Asking opens a wait through the run's
 ``WaitHost``, which records a durable continuation and resolves it with whichever answer comes
 first: the adapter's own local input (the console reads standard input), ``reply()`` from code,
-or the server. The channel turns answers into values (``ask_approval`` → ``{"approved", "choice"}``).
+or the server. The channel turns answers into values (``ask_approval`` gives
+``{"approved", "choice"}``).
 """
 
 from __future__ import annotations
@@ -12,16 +13,16 @@ import json
 import re
 import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from aethergraph.errors import ChannelError, ConfigurationError, NodeTimeoutError
+from aethergraph.errors import ConfigurationError, NodeTimeoutError
 from aethergraph.services.console import ConsoleChannel, choice_from_answer
 from aethergraph.storage.records import WaitRecord
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Sequence
     from types import TracebackType
 
     from aethergraph.services.scope import NodeScope
@@ -290,15 +291,15 @@ class ChannelSession:
 
     async def ask_text(
         self, prompt: str, *, timeout_s: float | None = None, default: Any = _MISSING
-    ) -> str:
-        """Ask a question and return the answer text."""
+    ) -> Any:
+        """Ask a question and return the answer text (or ``default`` on timeout, if given)."""
         reply = await self._ask("text", prompt, None, timeout_s, default)
-        return str(reply["text"]) if reply["text"] is not None else reply["text"]
+        return reply["text"]
 
-    async def wait_text(self, *, timeout_s: float | None = None, default: Any = _MISSING) -> str:
-        """Wait for the next text message, without a prompt."""
+    async def wait_text(self, *, timeout_s: float | None = None, default: Any = _MISSING) -> Any:
+        """Wait for the next text message, without a prompt (or ``default`` on timeout)."""
         reply = await self._ask("wait_text", "", None, timeout_s, default)
-        return str(reply["text"]) if reply["text"] is not None else reply["text"]
+        return reply["text"]
 
     async def ask_choice(
         self,

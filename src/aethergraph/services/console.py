@@ -8,11 +8,11 @@ nobody is asking is kept for the next question. End of input is final and report
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import threading
 from collections import deque
 from typing import TYPE_CHECKING
-
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
@@ -87,10 +87,9 @@ def _deliver(loop: asyncio.AbstractEventLoop, fut: asyncio.Future[str], text: st
         else:
             fut.set_result(text)
 
-    try:
+    # The loop may have closed meanwhile: then nobody is waiting any more.
+    with contextlib.suppress(RuntimeError):
         loop.call_soon_threadsafe(settle)
-    except RuntimeError:  # the loop closed meanwhile: nobody is waiting any more
-        pass
 
 
 _stdin = StdinLines()

@@ -6,6 +6,7 @@ written to a private temporary folder, removed on ``close()``.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import hashlib
 import re
@@ -222,9 +223,9 @@ class MemoryStorage:
 
     async def put_file(self, path: Path, *, move: bool = False) -> str:
         """Keep a file's content under its sha256."""
-        sha = await self.put_bytes(Path(path).read_bytes())
+        sha = await self.put_bytes(await asyncio.to_thread(Path(path).read_bytes))
         if move:
-            Path(path).unlink(missing_ok=True)
+            await asyncio.to_thread(Path(path).unlink, missing_ok=True)
         return sha
 
     async def read_bytes(self, sha256: str) -> bytes:

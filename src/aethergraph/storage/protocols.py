@@ -1,4 +1,4 @@
-"""What a storage backend provides: one small protocol per kind of record, composed into ``Storage``.
+"""What a storage backend provides: a small protocol per kind of record, composed in ``Storage``.
 
 Writes are visible to the writing process at once. They become durable, and visible to other
 processes, when ``flush()`` returns or, for writes nobody flushed, within the backend's short flush
@@ -141,7 +141,7 @@ class BlobStore(Protocol):
         """A local file holding the content, or ``KeyError``."""
 
     def staging_path(self, suffix: str = "") -> Path:
-        """A fresh path, inside the storage's own folder, for a writer to fill before ``put_file``."""
+        """A fresh path in the storage's own folder, for a writer to fill before ``put_file``."""
 
 
 class ArtifactIndex(Protocol):

@@ -1,6 +1,6 @@
 """The records AetherGraph keeps: runs, nodes, memory events, logs, artifacts and waits.
 
-Records are plain dataclasses whose payload fields hold JSON values; every backend stores and returns
+Records are plain dataclasses whose payload fields hold JSON values; every backend stores and gives
 them unchanged. Statuses are ``StrEnum``s with an explicit transition table.
 """
 

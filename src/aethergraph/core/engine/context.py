@@ -46,28 +46,28 @@ class NodeContext:
         log = self._builtins.get("logger")
         if log is None:
             log = self._builtins["logger"] = RunLogger(self, self._run.storage)
-        return log  # type: ignore[no-any-return]
+        return log
 
     def kv(self) -> KV:
         """The workspace's JSON key-value store."""
         kv = self._builtins.get("kv")
         if kv is None:
             kv = self._builtins["kv"] = KV(self._run.storage)
-        return kv  # type: ignore[no-any-return]
+        return kv
 
     def memory(self) -> Memory:
         """The event log, scoped to the session (or the run when there is none)."""
         mem = self._builtins.get("memory")
         if mem is None:
             mem = self._builtins["memory"] = Memory(self, self._run.storage)
-        return mem  # type: ignore[no-any-return]
+        return mem
 
     def artifacts(self) -> Artifacts:
         """The content-addressed artifact store; what is saved records this node."""
         arts = self._builtins.get("artifacts")
         if arts is None:
             arts = self._builtins["artifacts"] = Artifacts(self, self._run.storage)
-        return arts  # type: ignore[no-any-return]
+        return arts
 
     def channel(self, key: str | None = None) -> ChannelSession:
         """A channel to talk to people: ``console`` by default, or a configured key or alias."""
@@ -80,7 +80,7 @@ class NodeContext:
         runner = self._builtins.get("runner")
         if runner is None:
             runner = self._builtins["runner"] = Runner(self)
-        return runner  # type: ignore[no-any-return]
+        return runner
 
     def __getattr__(self, name: str) -> _ServiceAccessor:
         if name.startswith("_"):

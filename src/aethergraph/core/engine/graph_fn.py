@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Coroutine, Sequence
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 from aethergraph.core.engine.catalog import register_graph
 from aethergraph.core.engine.signature import FunctionSignature
 from aethergraph.errors import GraphDefinitionError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Coroutine, Sequence
 
 __all__ = ["GraphFunction", "graph_fn"]
 

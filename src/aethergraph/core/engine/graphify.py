@@ -9,6 +9,7 @@ finished node's outputs are committed before any dependent starts, so a run resu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections import deque
@@ -132,7 +133,8 @@ def _graph_inputs(graph: TaskGraph, inputs: Mapping[str, Any]) -> dict[str, Any]
     for key in inputs:
         if key not in known:
             raise InputValidationError(
-                f"graph {graph.name!r}: unknown input {key!r} (inputs: {', '.join(known) or 'none'})"
+                f"graph {graph.name!r}: unknown input {key!r} "
+                f"(inputs: {', '.join(known) or 'none'})"
             )
     missing = [k for k in graph.inputs if k not in inputs]
     if missing:
@@ -231,10 +233,9 @@ async def resume_with_reply(
     from aethergraph.core.engine.run import RunOptions
 
     options = RunOptions({"run_id": record.run_id})
-    try:
+    # The run's record says how it ended; the replier gets the record either way.
+    with contextlib.suppress(Exception):
         await _continue(host, _definition(graph), storage, record, options)
-    except Exception:
-        pass  # the run's record says how it ended; the replier gets the record either way
     final = await storage.get_run(record.run_id)
     assert final is not None
     return final
@@ -327,13 +328,15 @@ class _Scheduler:
         try:
             arguments = spec.resolve_inputs(self.outputs, self.state.record.inputs)
             outputs = await self._attempts(self.tools[spec.tool], node_id, arguments)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a node's failure is data for the scheduler
             self.done_q.put_nowait((node_id, exc))
             return
         self.outputs[node_id] = outputs
         self.done_q.put_nowait((node_id, None))
 
-    async def _attempts(self, tool: Tool, node_id: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    async def _attempts(
+        self, tool: Tool, node_id: str, arguments: dict[str, Any]
+    ) -> dict[str, Any]:
         policy = tool.retry or self.state.retry
 
         async def attempt(n: int) -> dict[str, Any]:
@@ -364,9 +367,14 @@ class _Scheduler:
             self.failed[dep] = DependencyFailedError(f"node {dep!r} skipped: {node_id!r} failed")
             spec = self.graph.node(dep)
             await self.storage.put_node(
-                NodeRecord(self.state.run_id, dep, spec.tool, NodeStatus.SKIPPED, {}, error=(
-                    f"skipped because node {node_id!r} failed"
-                ))
+                NodeRecord(
+                    self.state.run_id,
+                    dep,
+                    spec.tool,
+                    NodeStatus.SKIPPED,
+                    {},
+                    error=(f"skipped because node {node_id!r} failed"),
+                )
             )
             pending.extend(self.graph.dependents(dep))
 

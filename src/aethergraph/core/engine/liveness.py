@@ -36,7 +36,7 @@ def owner_alive(owner: str | None, host: Host) -> bool:
 
 
 async def recover_interrupted(storage: Storage, host: Host) -> None:
-    """Once per storage per process: mark runs left ``running`` by dead processes ``interrupted``."""
+    """Mark runs left ``running`` by dead processes ``interrupted`` (once per storage)."""
     if id(storage) in _recovered:
         return
     _recovered.add(id(storage))

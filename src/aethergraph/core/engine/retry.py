@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aethergraph.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
 
 __all__ = ["RetryPolicy"]
 
@@ -29,7 +31,9 @@ class RetryPolicy:
 
     def __post_init__(self) -> None:
         if not isinstance(self.attempts, int) or self.attempts < 1:
-            raise ConfigurationError(f"RetryPolicy.attempts must be an int >= 1, got {self.attempts!r}")
+            raise ConfigurationError(
+                f"RetryPolicy.attempts must be an int >= 1, got {self.attempts!r}"
+            )
         if self.backoff_s < 0 or self.multiplier < 1 or self.max_backoff_s < 0:
             raise ConfigurationError(
                 "RetryPolicy needs backoff_s >= 0, multiplier >= 1 and max_backoff_s >= 0"
@@ -57,8 +61,10 @@ class RetryPolicy:
 
     def should_retry(self, exc: BaseException, attempt: int) -> bool:
         """Whether to try again after ``exc`` ended attempt ``attempt``."""
-        return attempt < self.attempts and isinstance(exc, self.retry_on) and not isinstance(
-            exc, asyncio.CancelledError
+        return (
+            attempt < self.attempts
+            and isinstance(exc, self.retry_on)
+            and not isinstance(exc, asyncio.CancelledError)
         )
 
     async def call(self, attempt_fn: Callable[[int], Awaitable[T]]) -> T:

@@ -238,7 +238,9 @@ async def _record_failure(
         if state.cancel_requested and task is not None and task.cancelling():
             # cancel_run() cancelled this run, not the caller: the caller gets an error to handle.
             task.uncancel()
-            raised = RunCancelledError(f"run {state.run_id} of graph {state.graph_id!r} was cancelled")
+            raised = RunCancelledError(
+                f"run {state.run_id} of graph {state.graph_id!r} was cancelled"
+            )
     elif isinstance(exc, TimeoutError) and timeout_s is not None and not exc.args:
         record.status = RunStatus.FAILED
         raised = NodeTimeoutError(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from aethergraph.errors import ChannelError, NodeTimeoutError
@@ -17,6 +16,8 @@ from aethergraph.services.console import choice_from_answer
 from aethergraph.storage.records import RunRecord, RunStatus, WaitRecord, WaitStatus
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from aethergraph.core.engine.host import Host
     from aethergraph.storage.protocols import Storage
 
@@ -77,9 +78,9 @@ class RunState:
     """One run live in this process."""
 
     __slots__ = (
+        "_ask_counts",
         "_counters",
         "_watchers",
-        "_ask_counts",
         "cancel_requested",
         "durable",
         "graph_id",
@@ -236,7 +237,8 @@ class RunState:
             return await opened.future
         reader = asyncio.ensure_future(local(opened.record))
         try:
-            await asyncio.wait({opened.future, reader}, return_when=asyncio.FIRST_COMPLETED)
+            racers: set[asyncio.Future[Any]] = {opened.future, reader}
+            await asyncio.wait(racers, return_when=asyncio.FIRST_COMPLETED)
             if opened.future.done():
                 return opened.future.result()
             try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from aethergraph.core.engine.runs import cancel_run_async, get_run_async
@@ -11,6 +10,8 @@ from aethergraph.errors import NodeTimeoutError, RunError
 from aethergraph.storage.records import RunStatus
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from aethergraph.core.engine.context import NodeContext
 
 __all__ = ["Runner"]

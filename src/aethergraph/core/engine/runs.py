@@ -54,7 +54,10 @@ async def list_runs_async(
 def list_runs(**filters: Any) -> list[RunRecord]:
     """Synchronous ``list_runs_async``."""
     return call_sync(
-        lambda: list_runs_async(**filters), what="list_runs", async_name="list_runs_async", close=False
+        lambda: list_runs_async(**filters),
+        what="list_runs",
+        async_name="list_runs_async",
+        close=False,
     )
 
 

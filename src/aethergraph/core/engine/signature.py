@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import difflib
 import inspect
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aethergraph.errors import GraphDefinitionError, InputValidationError, OutputContractError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
 
 __all__ = ["FunctionSignature"]
 
@@ -141,7 +143,8 @@ class FunctionSignature:
                 missing = [k for k in declared if k not in result]
                 if missing:
                     raise OutputContractError(
-                        f"{self.kind} {self.name!r} in run {run_id} returned no value for declared output "
+                        f"{self.kind} {self.name!r} in run {run_id} returned no value for "
+                        "declared output "
                         f"{', '.join(repr(m) for m in missing)} (it returned keys "
                         f"{sorted(map(str, result))}); return a dict with every declared output"
                     )
@@ -150,7 +153,8 @@ class FunctionSignature:
             if len(declared) == 1:
                 return {declared[0]: result}
             raise OutputContractError(
-                f"{self.kind} {self.name!r} in run {run_id} returned {type(result).__name__}, but declares outputs "
+                f"{self.kind} {self.name!r} in run {run_id} returned "
+                f"{type(result).__name__}, but declares outputs "
                 f"{list(declared)}; return a dict with those keys"
             )
         if result is None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aethergraph.core.engine.host import get_host
 from aethergraph.errors import ConfigurationError
 from aethergraph.services.runtime.registry import close_services
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Coroutine
 
 __all__ = ["call_sync"]
 

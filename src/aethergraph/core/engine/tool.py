@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 from aethergraph.core.engine.retry import RetryPolicy
 from aethergraph.core.engine.signature import FunctionSignature
@@ -21,10 +20,15 @@ from aethergraph.core.graph.tracing import current_builder
 from aethergraph.errors import GraphDefinitionError
 from aethergraph.services.runtime.base import _current_context
 
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
+
 __all__ = ["Tool", "declared_tools", "tool"]
 
 _NODE_OPTIONS = ("_id", "_alias", "_after")
-_declared: ContextVar[dict[str, Tool] | None] = ContextVar("aethergraph_declared_tools", default=None)
+_declared: ContextVar[dict[str, Tool] | None] = ContextVar(
+    "aethergraph_declared_tools", default=None
+)
 
 
 @contextmanager
@@ -61,7 +65,9 @@ class Tool:
         self.name = name or fn.__name__
         self.version = version
         self.is_async = inspect.iscoroutinefunction(fn)
-        self.sig = FunctionSignature(fn, kind="tool", name=self.name, inputs=inputs, outputs=outputs)
+        self.sig = FunctionSignature(
+            fn, kind="tool", name=self.name, inputs=inputs, outputs=outputs
+        )
         functools.update_wrapper(self, fn)
 
     @property

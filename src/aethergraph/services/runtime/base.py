@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+
     from aethergraph.core.engine.context import NodeContext
 
 __all__ = ["AsyncRWLock", "BaseContextService", "Service", "current_context"]
@@ -70,7 +71,7 @@ def _wrap_critical(
 
 
 class _Critical:
-    """``critical`` in its three forms: ``@Service.critical``, ``@Service.critical()``, ``self.critical()``."""
+    """``critical``: ``@Service.critical``, ``@Service.critical()`` or ``self.critical()``."""
 
     def __get__(self, obj: Service | None, owner: type[Service]) -> Callable[..., Any]:
         if obj is None:
@@ -111,7 +112,8 @@ class Service:
     critical = _Critical()
     """A per-instance async mutex as a decorator: ``self.m = self.critical()(self.m)``,
     ``@Service.critical`` or ``@Service.critical()`` on methods. Sync methods become awaitable.
-    The lock is not re-entrant: a critical method must not await another one of the same instance."""
+    The lock is not re-entrant: a critical method must not await another critical method of
+    the same instance."""
 
     @property
     def _lock(self) -> asyncio.Lock:

@@ -12,14 +12,16 @@ import asyncio
 import difflib
 import logging
 import weakref
-from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aethergraph.errors import ConfigurationError, ServiceError, ServiceNotFoundError
 from aethergraph.services.runtime.base import Service
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
 
 __all__ = [
     "BUILTIN_ACCESSORS",
@@ -173,7 +175,7 @@ def _not_found(name: str) -> ServiceNotFoundError:
 
 
 def resolve_service(name: str) -> _Entry:
-    """The entry that ``context.<name>()`` uses in this task: an override, else the registered one."""
+    """The entry ``context.<name>()`` uses in this task: an override, else the registered one."""
     overrides = _overrides.get()
     if overrides:
         entry = overrides.get(name)
