@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
+import operator
 import hashlib
 import re
 import shutil
@@ -16,7 +18,8 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -40,6 +43,20 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 def words(text: str) -> list[str]:
     """The lower-cased words of ``text``: how full-text queries and documents are tokenised."""
     return [w.lower() for w in _WORD.findall(text)]
+
+
+_T = TypeVar("_T")
+_getters: dict[type[Any], Callable[[Any], tuple[Any, ...]]] = {}
+
+
+def _snapshot(record: _T) -> _T:
+    """A shallow copy of a record dataclass, several times faster than ``copy.copy``."""
+    cls = type(record)
+    getter = _getters.get(cls)
+    if getter is None:
+        names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+        getter = _getters[cls] = operator.attrgetter(*names)
+    return cls(*getter(record))
 
 
 def _event_words(event: Event) -> set[str]:
@@ -79,12 +96,12 @@ class MemoryStorage:
     # -- runs ------------------------------------------------------------------------------
     async def put_run(self, record: RunRecord) -> None:
         """Insert or replace a run record."""
-        self._runs[record.run_id] = copy.copy(record)
+        self._runs[record.run_id] = _snapshot(record)
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         """The run record, or ``None``."""
         rec = self._runs.get(run_id)
-        return copy.copy(rec) if rec is not None else None
+        return _snapshot(rec) if rec is not None else None
 
     async def list_runs(
         self,
@@ -98,7 +115,7 @@ class MemoryStorage:
     ) -> list[RunRecord]:
         """Matching runs, newest first."""
         found = [
-            copy.copy(r)
+            _snapshot(r)
             for r in reversed(self._runs.values())
             if (status is None or r.status == status)
             and (graph_id is None or r.graph_id == graph_id)
@@ -111,11 +128,11 @@ class MemoryStorage:
     # -- nodes -----------------------------------------------------------------------------
     async def put_node(self, record: NodeRecord) -> None:
         """Insert or replace a node record."""
-        self._nodes.setdefault(record.run_id, {})[record.node_id] = copy.copy(record)
+        self._nodes.setdefault(record.run_id, {})[record.node_id] = _snapshot(record)
 
     async def list_nodes(self, run_id: str) -> list[NodeRecord]:
         """The run's nodes in first-stored order."""
-        return [copy.copy(n) for n in self._nodes.get(run_id, {}).values()]
+        return [_snapshot(n) for n in self._nodes.get(run_id, {}).values()]
 
     # -- events ----------------------------------------------------------------------------
     async def append_event(self, event: Event) -> None:

@@ -6,6 +6,7 @@ It stays thin on purpose: five identity fields, one accessor per built-in servic
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aethergraph.errors import ServiceError
@@ -82,40 +83,45 @@ class NodeContext:
             runner = self._builtins["runner"] = Runner(self)
         return runner
 
-    def __getattr__(self, name: str) -> _ServiceAccessor:
+    def __getattr__(self, name: str) -> Callable[..., Any]:
         if name.startswith("_"):
             raise AttributeError(name)
         resolve_service(name)  # raises ServiceNotFoundError (an AttributeError) with suggestions
-        accessor = _ServiceAccessor(name)
-        self.__dict__[name] = accessor
+        accessor = self.__dict__[name] = _accessor(name)
         return accessor
 
 
-class _ServiceAccessor:
-    """``context.<name>``: calling it returns the service, or forwards arguments to its __call__."""
+_accessors: dict[str, Callable[..., Any]] = {}
 
-    __slots__ = ("_name",)
 
-    def __init__(self, name: str) -> None:
-        self._name = name
+def _accessor(name: str) -> Callable[..., Any]:
+    """``context.<name>``: calling it returns the service, or forwards arguments to __call__.
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        entry = resolve_service(self._name)
+    A plain closure per name (not an object with ``__call__``): it is on every service call's
+    path, so it resolves overrides and the registry inline.
+    """
+    found = _accessors.get(name)
+    if found is not None:
+        return found
+
+    def accessor(*args: Any, **kwargs: Any) -> Any:
+        entry = resolve_service(name)
         if entry.has_start and entry.started_loop is None:
             raise ServiceError(
-                f"service {self._name!r} has a start() that has not run: it was registered "
-                "after this run began. Register services before starting the runs that use them."
+                f"service {name!r} has a start() that has not run: it was registered after "
+                "this run began. Register services before starting the runs that use them."
             )
         service = entry.service
         if args or kwargs:
             if not callable(service):
                 raise TypeError(
-                    f"context.{self._name}(...) was called with arguments, but service "
-                    f"{self._name!r} ({type(service).__name__}) is not callable; call "
-                    f"context.{self._name}() to get it, or define __call__ on it"
+                    f"context.{name}(...) was called with arguments, but service {name!r} "
+                    f"({type(service).__name__}) is not callable; call context.{name}() to get "
+                    "it, or define __call__ on it"
                 )
             return service(*args, **kwargs)
         return service
 
-    def __repr__(self) -> str:
-        return f"<service accessor context.{self._name}()>"
+    accessor.__name__ = accessor.__qualname__ = name
+    _accessors[name] = accessor
+    return accessor

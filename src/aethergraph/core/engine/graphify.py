@@ -340,17 +340,7 @@ class _Scheduler:
         policy = tool.retry or self.state.retry
 
         async def attempt(n: int) -> dict[str, Any]:
-            scope = asyncio.timeout(tool.timeout_s)
-            try:
-                async with scope:
-                    outputs = await execute_node(tool, self.state, node_id, arguments, attempt=n)
-            except TimeoutError as exc:
-                if not scope.expired():
-                    raise  # the tool's own TimeoutError, not its timeout_s
-                raise NodeTimeoutError(
-                    f"node {node_id!r} (tool {tool.name!r}) in run {self.state.run_id} ran "
-                    f"past its timeout_s={tool.timeout_s}"
-                ) from exc
+            outputs = await execute_node(tool, self.state, node_id, arguments, attempt=n)
             _check_json(node_id, tool, outputs)
             return outputs
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import itertools
 import os
 import time
 from collections.abc import Mapping
@@ -24,7 +25,7 @@ from aethergraph.errors import (
     RunCancelledError,
 )
 from aethergraph.services.runtime.base import _current_context
-from aethergraph.services.runtime.registry import ensure_services_started
+from aethergraph.services.runtime.registry import ensure_services_started, services_started
 from aethergraph.storage.records import RunRecord, RunStatus
 
 if TYPE_CHECKING:
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
 __all__ = ["ROOT_NODE", "RunOptions", "new_run_id", "run", "run_async"]
 
 ROOT_NODE = "root"
+_FUNCTION_TYPES = (GraphFunction, Tool)
+_host = get_host()
 _OPTION_NAMES = ("max_concurrency", "retry", "run_id", "session_id", "timeout_s", "workspace")
 
 
@@ -73,9 +76,22 @@ def _opt_str(opts: Mapping[str, Any], key: str) -> str | None:
 _NO_OPTIONS = RunOptions({})
 
 
+_run_counter = itertools.count(1)
+_run_prefix = ""
+_run_prefix_pid = -1
+
+
 def new_run_id() -> str:
-    """A run id that sorts by creation time: ``run-<ms hex>-<random hex>``."""
-    return f"run-{int(time.time() * 1000):011x}-{os.urandom(5).hex()}"
+    """A unique run id: ``run-<process start ms><random>-<counter>``, sortable within a process.
+
+    The prefix is drawn once per process (again after a fork), so making an id costs a counter
+    step instead of a random draw.
+    """
+    global _run_prefix, _run_prefix_pid
+    if _run_prefix_pid != os.getpid():
+        _run_prefix = f"run-{int(time.time() * 1000):011x}{os.urandom(4).hex()}-"
+        _run_prefix_pid = os.getpid()
+    return f"{_run_prefix}{next(_run_counter):08x}"
 
 
 def run(target: Any, inputs: Mapping[str, Any] | None = None, **opts: Any) -> dict[str, Any]:
@@ -100,18 +116,20 @@ async def run_async(
         raise InputValidationError(
             f"inputs must be a mapping of input names to values, got {type(inputs).__name__}"
         )
-    host = get_host()
+    host = _host
     owner = host.owner_loop
     if owner is not None and owner is not asyncio.get_running_loop() and owner.is_running():
         future = asyncio.run_coroutine_threadsafe(_dispatch(host, target, inputs, options), owner)
         return await asyncio.wrap_future(future)
+    if isinstance(target, _FUNCTION_TYPES):
+        return await _run_function(host, target, inputs, options)
     return await _dispatch(host, target, inputs, options)
 
 
 async def _dispatch(
     host: Host, target: Any, inputs: Mapping[str, Any], options: RunOptions
 ) -> dict[str, Any]:
-    if isinstance(target, GraphFunction | Tool):
+    if isinstance(target, _FUNCTION_TYPES):
         return await _run_function(host, target, inputs, options)
     from aethergraph.core.engine.graphify import run_task_graph, task_graph_of
 
@@ -144,7 +162,7 @@ async def _prior_outputs(storage: Storage, run_id: str, graph_id: str, host: Hos
 async def _run_function(
     host: Host, target: GraphFunction | Tool, inputs: Mapping[str, Any], options: RunOptions
 ) -> dict[str, Any]:
-    kind = "graph_fn" if isinstance(target, GraphFunction) else "tool"
+    kind = target.sig.kind
     target.sig.check_inputs(inputs, f"{kind} {target.name!r}")
     storage = host.storage(options.workspace)
     run_id = options.run_id
@@ -173,30 +191,17 @@ async def _run_function(
     )
     await storage.put_run(record)
     state = RunState(host, storage, record)
-    _apply_node_policies(state, options)
-    return await _execute(host, state, target, inputs, options.timeout_s)
-
-
-def _apply_node_policies(state: RunState, options: RunOptions) -> None:
     if options.max_concurrency is not None:
         state.limiter = asyncio.Semaphore(options.max_concurrency)
     state.retry = options.retry
-
-
-async def _execute(
-    host: Host,
-    state: RunState,
-    target: GraphFunction | Tool,
-    inputs: Mapping[str, Any],
-    timeout_s: float | None,
-) -> dict[str, Any]:
-    record = state.record
-    host.live[state.run_id] = state
+    timeout_s = options.timeout_s
+    host.live[run_id] = state
     state.task = asyncio.current_task()
     ctx = NodeContext(state, ROOT_NODE)
     token = _current_context.set(ctx)
     try:
-        await ensure_services_started()
+        if not services_started():
+            await ensure_services_started()
         kwargs = dict(inputs)
         if target.sig.context_param is not None:
             kwargs[target.sig.context_param] = ctx

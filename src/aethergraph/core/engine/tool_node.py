@@ -42,38 +42,23 @@ async def _with_policies(
 ) -> dict[str, Any]:
     async def attempt(n: int) -> dict[str, Any]:
         if run.limiter is None:
-            return await _within_timeout(tool, run, node_id, inputs, n)
+            return await execute_node(tool, run, node_id, inputs, attempt=n)
         async with run.limiter:
-            return await _within_timeout(tool, run, node_id, inputs, n)
+            return await execute_node(tool, run, node_id, inputs, attempt=n)
 
     if policy is None:
         return await attempt(1)
     return await policy.call(attempt)
 
 
-async def _within_timeout(
-    tool: Tool, run: RunState, node_id: str, inputs: dict[str, Any], attempt: int
-) -> dict[str, Any]:
-    """One attempt, limited to the tool's ``timeout_s``; running past it is a NodeTimeoutError."""
-    scope = asyncio.timeout(tool.timeout_s)
-    try:
-        async with scope:
-            return await execute_node(tool, run, node_id, inputs, attempt=attempt)
-    except TimeoutError as exc:
-        if not scope.expired():
-            raise  # the tool's own TimeoutError, not ours
-        error = NodeTimeoutError(
-            f"node {node_id!r} (tool {tool.name!r}) in run {run.run_id} ran past its "
-            f"timeout_s={tool.timeout_s}"
-        )
-        annotate(error, run.run_id, run.graph_id, node_id)
-        raise error from exc
-
-
 async def execute_node(
     tool: Tool, run: RunState, node_id: str, inputs: dict[str, Any], *, attempt: int = 1
 ) -> dict[str, Any]:
-    """Execute one node of ``run``: record it, inject its context, apply the output contract."""
+    """Execute one node of ``run``: record it, inject its context, apply the output contract.
+
+    The tool's ``timeout_s`` limits the attempt; running past it fails the node (not cancels it)
+    with a ``NodeTimeoutError``.
+    """
     record = NodeRecord(
         run.run_id, node_id, tool.name, NodeStatus.RUNNING, inputs, None, None, attempt, time.time()
     )
@@ -83,21 +68,31 @@ async def execute_node(
     ctx = NodeContext(run, node_id)
     context_param = tool.sig.context_param
     token = _current_context.set(ctx)
+    scope = asyncio.timeout(tool.timeout_s)
     try:
-        if context_param is None:
-            result = tool.fn(**inputs)
-        else:
-            result = tool.fn(**inputs, **{context_param: ctx})
-        if tool.is_async:
-            result = await result
+        async with scope:
+            if context_param is None:
+                result = tool.fn(**inputs)
+            else:
+                result = tool.fn(**inputs, **{context_param: ctx})
+            if tool.is_async:
+                result = await result
         outputs = tool.sig.to_outputs(result, run.run_id)
     except BaseException as exc:
-        record.status = NodeStatus.CANCELLED if is_cancellation(exc) else NodeStatus.FAILED
-        record.error = describe(exc)
+        error = exc
+        if isinstance(exc, TimeoutError) and scope.expired():
+            error = NodeTimeoutError(
+                f"node {node_id!r} (tool {tool.name!r}) in run {run.run_id} ran past its "
+                f"timeout_s={tool.timeout_s}"
+            )
+        record.status = NodeStatus.CANCELLED if is_cancellation(error) else NodeStatus.FAILED
+        record.error = describe(error)
         record.finished_at = time.time()
         await storage.put_node(record)
-        annotate(exc, run.run_id, run.graph_id, node_id)
-        raise
+        annotate(error, run.run_id, run.graph_id, node_id)
+        if error is exc:
+            raise
+        raise error from exc
     finally:
         _current_context.reset(token)
     record.status = NodeStatus.SUCCEEDED

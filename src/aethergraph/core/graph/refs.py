@@ -9,7 +9,7 @@ with ``$`` is wrapped as ``{"$lit": {...}}`` so that it can never be mistaken fo
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from aethergraph.errors import GraphDefinitionError, RunError
@@ -71,10 +71,16 @@ class Placeholder:
 
 @dataclass(frozen=True, slots=True)
 class NodeRef(Placeholder):
-    """One output of a node (``key``), or with ``key`` None the node's whole outputs dict."""
+    """One output of a node (``key``), or with ``key`` None the node's whole outputs dict.
+
+    ``origin`` is the builder that handed the ref out (None for a ref made by hand or read from
+    JSON). It is not part of the value: it only lets a builder refuse another graph's ref whose
+    node id happens to exist in its own graph too.
+    """
 
     node_id: str
     key: str | None = None
+    origin: object = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -85,7 +85,7 @@ class NodeHandle(Placeholder):
                 f"outputs of node {self._spec.id!r} are selected by name (a str), got {key!r}"
             )
         check_output_key(self._spec, key, graph=self._builder.name)
-        return NodeRef(self._spec.id, key)
+        return NodeRef(self._spec.id, key, origin=self._builder)
 
     def __repr__(self) -> str:
         return f"<node {self._spec.id!r} of graph {self._builder.name!r}>"
@@ -242,6 +242,12 @@ class GraphBuilder:
 
     def _producer(self, ref: NodeRef) -> NodeSpec:
         """Return the node a bare ref points at, which must already be part of this graph."""
+        if isinstance(ref.origin, GraphBuilder) and ref.origin is not self:
+            raise GraphDefinitionError(
+                f"{ref!r} is an output of node {ref.node_id!r} of graph {ref.origin.name!r}, not "
+                f"of graph {self._name!r}: a handle cannot cross graphs. Pass the value in as a "
+                "graph input, or declare the node inside this graph."
+            )
         producer = self._nodes.get(ref.node_id)
         if producer is None:
             raise GraphDefinitionError(

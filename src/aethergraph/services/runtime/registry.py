@@ -35,6 +35,7 @@ __all__ = [
     "register_context_service",
     "resolve_service",
     "service_infos",
+    "services_started",
     "unregister_context_service",
 ]
 
@@ -78,9 +79,14 @@ class _Entry:
 _registry: dict[str, _Entry] = {}
 _generation = 0
 _EMPTY: Mapping[str, _Entry] = MappingProxyType({})
-_overrides: ContextVar[Mapping[str, _Entry]] = ContextVar(
-    "aethergraph_service_overrides", default=_EMPTY
+# None (not an empty mapping) when nothing is overridden: the hot path tests it for free.
+_overrides: ContextVar[Mapping[str, _Entry] | None] = ContextVar(
+    "aethergraph_service_overrides", default=None
 )
+
+
+def _active_overrides() -> Mapping[str, _Entry]:
+    return _overrides.get() or _EMPTY
 
 
 def _hook(service: object, name: str) -> Any:
@@ -148,13 +154,13 @@ def get_ext_context_service(name: str) -> object:
 
 def list_ext_context_services() -> list[str]:
     """Registered service names, including overrides visible in this task, sorted."""
-    return sorted(set(_registry) | set(_overrides.get()))
+    return sorted(set(_registry) | set(_active_overrides()))
 
 
 @contextmanager
 def override_context_service(name: str, service: object) -> Iterator[object]:
     """Use ``service`` for ``name`` in this task and the runs it starts, until the block exits."""
-    overrides = dict(_overrides.get())
+    overrides = dict(_active_overrides())
     overrides[_check_name(name)] = _Entry(name, service)
     token = _overrides.set(MappingProxyType(overrides))
     try:
@@ -177,7 +183,7 @@ def _not_found(name: str) -> ServiceNotFoundError:
 def resolve_service(name: str) -> _Entry:
     """The entry ``context.<name>()`` uses in this task: an override, else the registered one."""
     overrides = _overrides.get()
-    if overrides:
+    if overrides is not None:
         entry = overrides.get(name)
         if entry is not None:
             return entry
@@ -189,7 +195,7 @@ def resolve_service(name: str) -> _Entry:
 
 def is_service_name(name: str) -> bool:
     """Whether ``name`` resolves to a service in this task."""
-    return name in _registry or name in _overrides.get()
+    return name in _registry or name in _active_overrides()
 
 
 # -- lifecycle ---------------------------------------------------------------------------------
@@ -211,12 +217,25 @@ _loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopServices] = (
 )
 
 
+_last: tuple[asyncio.AbstractEventLoop | None, _LoopServices | None] = (None, None)
+
+
 def _loop_state() -> tuple[asyncio.AbstractEventLoop, _LoopServices]:
+    global _last
     loop = asyncio.get_running_loop()
+    cached_loop, cached = _last
+    if cached_loop is loop and cached is not None:
+        return loop, cached
     state = _loops.get(loop)
     if state is None:
         state = _loops[loop] = _LoopServices()
+    _last = (loop, state)
     return loop, state
+
+
+def services_started() -> bool:
+    """Whether every service this task can reach is already started on this loop (fast path)."""
+    return _loop_state()[1].checked == _generation and _overrides.get() is None
 
 
 async def ensure_services_started() -> None:
@@ -226,7 +245,7 @@ async def ensure_services_started() -> None:
     the service and is tried again by the next caller.
     """
     loop, state = _loop_state()
-    overrides = _overrides.get()
+    overrides = _active_overrides()
     if state.checked == _generation and not overrides:
         return
     # A service shadowed by an override in this task is not used here, so it is not started:
@@ -279,7 +298,7 @@ async def close_services() -> None:
     _loop, state = _loop_state()
     while state.started:
         name, service = state.started.pop()
-        for entry in (*_registry.values(), *_overrides.get().values()):
+        for entry in (*_registry.values(), *_active_overrides().values()):
             if entry.service is service:
                 entry.started_loop = None
         state.checked = -1

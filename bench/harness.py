@@ -1,0 +1,46 @@
+"""Shared timing and reporting for the benchmarks: best-of-repeats timing, JSON results."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def timed_async(make: Callable[[], Awaitable[None]], *, ops: int, repeats: int = 5) -> float:
+    """Median seconds per operation of ``await make()`` (which performs ``ops`` operations)."""
+
+    async def once() -> float:
+        start = time.perf_counter()
+        await make()
+        return (time.perf_counter() - start) / ops
+
+    async def all_runs() -> list[float]:
+        await make()  # warm-up
+        return [await once() for _ in range(repeats)]
+
+    return statistics.median(asyncio.run(all_runs()))
+
+
+def report(name: str, rows: list[dict[str, Any]]) -> None:
+    """Print rows as a table and write them to bench/results/<name>.json."""
+    RESULTS.mkdir(exist_ok=True)
+    print(f"\n== {name}")
+    for row in rows:
+        print("  " + "  ".join(f"{k}={_fmt(v)}" for k, v in row.items()))
+    meta = {"python": sys.version.split()[0], "cpus": os.cpu_count(), "ts": time.time()}
+    (RESULTS / f"{name}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.2f}"
+    return str(v)
