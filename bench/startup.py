@@ -47,7 +47,8 @@ def main() -> None:
     imp = statistics.median(float(_py(IMPORT.format(mod="aethergraph"))) for _ in range(7))
     base = statistics.median(float(_py(IMPORT.format(mod="asyncio"))) for _ in range(7))
     heavy = _py(
-        "import aethergraph, sys; print(sorted(m for m in ('fastapi','uvicorn','httpx','starlette','pydantic') if m in sys.modules))"
+        "import aethergraph, sys; print(sorted(m for m in "
+        "('fastapi', 'uvicorn', 'httpx', 'starlette', 'pydantic') if m in sys.modules))"
     )
     rss = float(_py(RSS.format(setup=RUNS)))
     bare = float(_py(RSS.format(setup="import sqlite3")))

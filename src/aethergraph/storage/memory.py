@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import copy
 import dataclasses
-import operator
 import hashlib
+import operator
 import re
 import shutil
 import tempfile
@@ -18,11 +18,10 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from aethergraph.storage.records import (
         Artifact,

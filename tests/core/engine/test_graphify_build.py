@@ -267,7 +267,9 @@ def test_undeclared_builder_parameter_is_explained() -> None:
 
 
 def test_truth_test_on_a_handle_output_explains_the_misuse() -> None:
-    with pytest.raises(GraphDefinitionError, match=r"A truth test .*Make the decision inside a @tool"):
+    with pytest.raises(
+        GraphDefinitionError, match=r"A truth test .*Make the decision inside a @tool"
+    ):
 
         @graphify(name="build_if", inputs=["x"])
         def branching(x):

@@ -6,7 +6,6 @@ It stays thin on purpose: five identity fields, one accessor per built-in servic
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aethergraph.errors import ServiceError
@@ -18,6 +17,8 @@ from aethergraph.services.memory import Memory
 from aethergraph.services.runtime.registry import resolve_service
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from aethergraph.core.engine.run_state import RunState
     from aethergraph.core.engine.runner_service import Runner
 
