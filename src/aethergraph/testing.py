@@ -63,7 +63,7 @@ class RunHandle:
         self._task = task
 
     async def next_wait(self, *, timeout_s: float = 10.0) -> WaitRecord:
-        """The run's next open wait, once it has one.
+        """The run's next open wait that no reply has answered yet, once it has one.
 
         Raises:
             TimeoutError: when no wait opens within ``timeout_s``.
@@ -72,8 +72,9 @@ class RunHandle:
         async with asyncio.timeout(timeout_s):
             while True:
                 state = get_host().live.get(self.run_id)
-                if state is not None and state.open_waits:
-                    return next(iter(state.open_waits.values())).record
+                opened = state.pending_wait() if state is not None else None
+                if opened is not None:
+                    return opened.record
                 if self._task.done():
                     raise RuntimeError(f"run {self.run_id} ended without waiting") from (
                         self._task.exception()

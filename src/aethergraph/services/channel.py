@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -154,7 +155,12 @@ def get_channel_adapter(key: str | None, workspace: str) -> tuple[str, ChannelAd
                 f"channel {resolved!r}: the file name {name!r} must be letters, digits, '.', '_' "
                 "or '-' (it names a file inside the workspace's channels folder)"
             )
-        folder = Path(workspace) if workspace != "memory" else Path.cwd() / ".aethergraph"
+        # In-memory runs have no workspace folder: their file channels go to the temp folder.
+        folder = (
+            Path(workspace)
+            if workspace != "memory"
+            else Path(tempfile.gettempdir()) / "aethergraph-memory"
+        )
         path = folder / "channels" / f"{name}.jsonl"
         # One adapter per file, not per key: the same key in another workspace is another file.
         file_channel = _file_channels.get(path)

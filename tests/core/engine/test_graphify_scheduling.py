@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from aethergraph import graphify, run_async, tool
+from aethergraph import graphify, run, run_async, tool
 from aethergraph.core.engine.host import get_host
 from aethergraph.core.engine.retry import RetryPolicy
 from aethergraph.errors import NodeTimeoutError, RunCancelledError
-from aethergraph.runtime import NodeStatus, RunStatus, cancel_run_async, get_run_async
+from aethergraph.runtime import (
+    NodeStatus,
+    RunStatus,
+    cancel_run,
+    cancel_run_async,
+    get_run,
+    get_run_async,
+)
 from aethergraph.testing import memory_runtime
 
 if TYPE_CHECKING:
@@ -300,3 +308,34 @@ async def test_cancel_run_stops_running_nodes_and_marks_the_run_cancelled() -> N
     assert "after" not in records or records["after"].status is not NodeStatus.SUCCEEDED
     # The caller's task was not left cancelled: it can keep awaiting.
     await asyncio.sleep(0)
+
+
+def test_sync_cancel_run_from_another_thread_stops_a_sync_run() -> None:
+    started = threading.Event()
+
+    @tool(outputs=["done"], name="long_sync_job")
+    async def long_job() -> dict[str, Any]:
+        started.set()
+        await asyncio.sleep(30)
+        return {"done": True}
+
+    @graphify(name="sched_cancel_sync")
+    def graph():
+        return long_job(_id="long")
+
+    statuses: list[RunStatus] = []
+
+    def cancel_when_started() -> None:
+        if started.wait(10):
+            statuses.append(cancel_run("run-cancel-sync"))
+
+    canceller = threading.Thread(target=cancel_when_started)
+    canceller.start()
+    try:
+        with pytest.raises(RunCancelledError):
+            run(graph, run_id="run-cancel-sync")
+    finally:
+        canceller.join(10)
+
+    assert statuses == [RunStatus.CANCELLED]
+    assert get_run("run-cancel-sync").status is RunStatus.CANCELLED

@@ -162,6 +162,12 @@ async def run_task_graph(
         await recover_interrupted(storage, host)
         prior = await storage.get_run(options.run_id)
     if prior is not None:
+        if inputs and _graph_inputs(graph, inputs) != prior.inputs:
+            raise InputValidationError(
+                f"run {prior.run_id} was started with inputs {prior.inputs}; resuming it with "
+                "other inputs would mix two computations. Resume with the same inputs (or none), "
+                "or start a new run"
+            )
         return await _continue(host, definition, storage, prior, options)
     from aethergraph.core.engine.run import new_run_id
 
@@ -212,24 +218,30 @@ async def _continue(
 
 
 async def resume_with_reply(
-    host: Host, record: RunRecord, wait: WaitRecord, payload: dict[str, Any]
+    host: Host, storage: Storage, record: RunRecord, wait: WaitRecord, payload: dict[str, Any]
 ) -> RunRecord:
-    """Store the answer to a stored wait and, unless its run lives in another process, resume it."""
+    """Store the answer to a stored wait and, unless its run lives in another process, resume it.
+
+    The graph is looked up before the answer is stored: a process that has not imported it gets
+    a ``GraphNotFoundError`` and the wait stays open, so the reply can be repeated once it has.
+    """
     from aethergraph.storage.records import WaitStatus
 
-    storage = host.storage()
+    resume_here = not (owner_alive(record.owner, host) and record.owner != host.owner_id)
+    graph = None
+    if resume_here and record.kind == "graphify":
+        graph = find_graph(record.graph_id, run_id=record.run_id)
     wait.status = WaitStatus.ANSWERED
     wait.reply = payload
     await storage.put_wait(wait)
     await storage.flush()
-    if owner_alive(record.owner, host) and record.owner != host.owner_id:
+    if not resume_here:
         return record  # the live process sees the answer and continues
-    if record.kind != "graphify":
+    if graph is None:
         raise ConfigurationError(
             f"run {record.run_id} is a graph_fn whose process has ended; its Python code cannot "
             "be resumed after a restart (only @graphify runs can). The answer was stored."
         )
-    graph = find_graph(record.graph_id, run_id=record.run_id)
     from aethergraph.core.engine.run import RunOptions
 
     options = RunOptions({"run_id": record.run_id})

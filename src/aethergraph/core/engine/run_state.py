@@ -27,15 +27,18 @@ __all__ = ["OpenWait", "RunState", "reply_payload"]
 class OpenWait:
     """A wait of a live run, answerable from any thread."""
 
-    __slots__ = ("future", "loop", "record")
+    __slots__ = ("answered", "future", "loop", "record")
 
     def __init__(self, record: WaitRecord, loop: asyncio.AbstractEventLoop) -> None:
         self.record = record
         self.loop = loop
         self.future: asyncio.Future[dict[str, Any]] = loop.create_future()
+        self.answered = False
 
     def answer(self, payload: dict[str, Any]) -> None:
         """Resolve the wait with ``payload`` (thread-safe)."""
+        # Set at once, not when the loop settles the future: the next reply must go elsewhere.
+        self.answered = True
 
         def settle() -> None:
             if not self.future.done():
@@ -137,6 +140,10 @@ class RunState:
     def node_started(self, node_id: str) -> None:
         """Restart the numbering of a node's questions (they are matched to stored waits)."""
         self._ask_counts.pop(node_id, None)
+
+    def pending_wait(self) -> OpenWait | None:
+        """The first open wait that no reply has answered yet."""
+        return next((w for w in self.open_waits.values() if not w.answered), None)
 
     @property
     def waits(self) -> RunState:

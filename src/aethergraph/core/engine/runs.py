@@ -143,8 +143,8 @@ async def reply_async(
     """
     host = get_host()
     state = host.live.get(run_id)
-    if state is not None and state.open_waits:
-        opened = next(iter(state.open_waits.values()))
+    opened = state.pending_wait() if state is not None else None
+    if state is not None and opened is not None:
         opened.answer(reply_payload(opened.record, text, choice))
         return state.record
     storage = host.storage(workspace)
@@ -157,7 +157,8 @@ async def reply_async(
         )
     from aethergraph.core.engine.graphify import resume_with_reply
 
-    return await resume_with_reply(host, record, waits[0], reply_payload(waits[0], text, choice))
+    payload = reply_payload(waits[0], text, choice)
+    return await resume_with_reply(host, storage, record, waits[0], payload)
 
 
 def reply(
