@@ -74,6 +74,28 @@ asyncio.run(main())
 """
 
 
+# The runs table of schema version 1, holding two runs created at the same time.
+V1_RUNS = """
+CREATE TABLE runs (
+    seq INTEGER PRIMARY KEY, run_id TEXT NOT NULL UNIQUE, graph_id TEXT NOT NULL,
+    status TEXT NOT NULL, kind TEXT NOT NULL, inputs TEXT NOT NULL, outputs TEXT, error TEXT,
+    created_at REAL NOT NULL, started_at REAL, finished_at REAL, parent_run_id TEXT,
+    session_id TEXT, owner TEXT);
+CREATE INDEX runs_created_at ON runs (created_at);
+CREATE INDEX runs_status ON runs (status, created_at);
+CREATE INDEX runs_graph_id ON runs (graph_id, created_at);
+CREATE INDEX runs_session_id ON runs (session_id, created_at) WHERE session_id IS NOT NULL;
+CREATE INDEX runs_parent_run_id ON runs (parent_run_id, created_at)
+    WHERE parent_run_id IS NOT NULL;
+INSERT INTO runs VALUES
+    (1, 'first', 'g', 'succeeded', 'graph_fn', '{"x":1}', '{"y":2}', NULL, 5.0, NULL, NULL,
+     NULL, NULL, NULL),
+    (2, 'second', 'g', 'failed', 'graph_fn', '{}', NULL, 'boom', 5.0, NULL, NULL, NULL, NULL,
+     NULL);
+PRAGMA user_version = 1;
+"""
+
+
 def listing(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir())
 
@@ -325,12 +347,10 @@ async def test_flush_reports_writes_sqlite_rolled_back(tmp_path: Path) -> None:
     try:
         await storage.put_run(RUN)
         # Fault injection: a database that cannot grow fails like a full disk, and SQLite then
-        # rolls back the whole open transaction, RUN included.
+        # rolls back the whole open transaction, RUN (written before the log entry) included.
         storage._conn.execute("PRAGMA max_page_count = 1")
         with pytest.raises(StorageError, match="full"):
-            await storage.put_run(
-                RunRecord("big", "g", RunStatus.RUNNING, inputs={"x": "x" * 10**5})
-            )
+            storage.append_log(LogEntry("r1", 1.0, "INFO", "x" * 10**5))
         with pytest.raises(StorageError, match="lost"):
             await storage.flush()
         assert await storage.get_run("r1") is None
@@ -340,6 +360,62 @@ async def test_flush_reports_writes_sqlite_rolled_back(tmp_path: Path) -> None:
         assert await storage.get_run("r1") == RUN
     finally:
         await storage.close()
+
+
+async def test_flush_reports_held_records_sqlite_could_not_write(tmp_path: Path) -> None:
+    storage = SQLiteStorage(tmp_path)
+    try:
+        await storage.put_run(RUN)
+        storage._conn.execute("PRAGMA max_page_count = 1")
+        # Run records wait in memory until a commit needs them: the flush meets the full disk.
+        await storage.put_run(RunRecord("big", "g", RunStatus.RUNNING, inputs={"x": "x" * 10**5}))
+        with pytest.raises(StorageError, match="full.*lost"):
+            await storage.flush()
+        await storage.flush()  # reported once
+        assert await storage.get_run("r1") is None
+        storage._conn.execute("PRAGMA max_page_count = 1000000")
+        await storage.put_run(RUN)
+        await storage.flush()
+        assert await storage.get_run("r1") == RUN
+    finally:
+        await storage.close()
+
+
+async def test_flush_reports_records_sqlite_refused_and_keeps_the_others(tmp_path: Path) -> None:
+    storage = SQLiteStorage(tmp_path)
+    try:
+        await storage.put_run(RUN)
+        await storage.put_run(RunRecord("bad", None, RunStatus.RUNNING))  # type: ignore[arg-type]
+        await storage.put_node(NODE)
+        with pytest.raises(StorageError, match="run 'bad'.*NOT NULL"):
+            await storage.flush()
+        await storage.flush()  # reported once
+        assert await storage.get_run("r1") == RUN
+        assert await storage.get_run("bad") is None
+        assert await storage.list_nodes("r1") == [NODE]
+    finally:
+        await storage.close()
+
+
+async def test_workspace_of_schema_version_1_is_migrated(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "aethergraph.db")
+    conn.executescript(V1_RUNS)
+    conn.close()
+    storage = SQLiteStorage(tmp_path)
+    try:
+        await storage.put_run(RunRecord("new", "g", RunStatus.RUNNING, created_at=5.0))
+        assert [r.run_id for r in await storage.list_runs()] == ["new", "second", "first"]
+        assert [r.run_id for r in await storage.list_runs(status=RunStatus.RUNNING)] == ["new"]
+        assert await storage.get_run("first") == RunRecord(
+            "first", "g", RunStatus.SUCCEEDED, inputs={"x": 1}, outputs={"y": 2}, created_at=5.0
+        )
+    finally:
+        await storage.close()
+    conn = sqlite3.connect(tmp_path / "aethergraph.db")
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+    finally:
+        conn.close()
 
 
 async def test_put_file_move_of_a_blobs_own_file_keeps_the_blob(tmp_path: Path) -> None:

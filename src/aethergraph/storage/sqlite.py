@@ -6,10 +6,15 @@ Layout of a workspace::
     artifacts/sha256/ab/ab...  blobs, named by their sha256 (first two hex digits, then all 64)
     tmp/                       staging files, renamed into place when complete
 
-Writes run at once inside an open transaction and are committed by ``flush()``, or by a timer at
-most ``FLUSH_DEADLINE`` seconds after the first uncommitted write: a burst of writes between two
-acknowledgements costs one commit. Several processes may share a workspace; SQLite's WAL mode lets
-them read while one writes, and ``busy_timeout`` makes writers queue rather than fail.
+Writes are committed by ``flush()``, or by a timer at most ``FLUSH_DEADLINE`` seconds after the
+first uncommitted write: a burst of writes between two acknowledgements costs one commit. Run and
+node records, which the runtime stores several times over a short life, wait in memory, the latest
+version per key, until something needs them in the database: a commit, a read of runs or nodes, or
+any other write. A run that starts and ends between two commits is thus written once. Every other
+write runs at once inside the open transaction. A write that fails is reported by the call that
+ran it, or by ``flush()`` for a held record that SQLite refused. Several processes may share a
+workspace; SQLite's WAL mode lets them read while one writes, and ``busy_timeout`` makes writers
+queue rather than fail.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from aethergraph.storage import sqlite_schema as schema
 from aethergraph.storage.memory import words
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from aethergraph.storage.records import (
         Artifact,
@@ -55,6 +60,10 @@ FLUSH_DEADLINE = 0.05
 """Seconds within which a write nobody flushed is committed anyway."""
 
 DB_NAME = "aethergraph.db"
+WAL_BACKSTOP_PAGES = 4000
+"""WAL size (pages) at which the writing connection checkpoints itself (see ``_checkpoint``)."""
+WAL_SIZE_LIMIT = 32 << 20
+"""Bytes a WAL file is cut back to when restarted after growing past them (one huge commit)."""
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 _CHUNK = 1 << 20
 _MAX_KEYS = 500  # per statement: well under SQLite's limit on bound parameters
@@ -64,7 +73,7 @@ def _select(table: str, columns: Sequence[str]) -> str:
     return f"SELECT {', '.join(columns)} FROM {table}"
 
 
-_PUT_RUN = schema.upsert("runs", schema.RUN_COLUMNS, ("run_id",))
+_PUT_RUN = schema.upsert("runs", (*schema.RUN_COLUMNS, "seq"), ("run_id",), keep=("seq",))
 _SELECT_RUNS = _select("runs", schema.RUN_COLUMNS)
 _GET_RUN = f"{_SELECT_RUNS} WHERE run_id = ?"
 _PUT_NODE = schema.upsert("nodes", schema.NODE_COLUMNS, ("run_id", "node_id"))
@@ -87,6 +96,17 @@ _PIN_ARTIFACT = "UPDATE artifacts SET pinned = ? WHERE id = ?"
 _PUT_WAIT = schema.upsert("waits", schema.WAIT_COLUMNS, ("wait_id",))
 _SELECT_WAITS = _select("waits", schema.WAIT_COLUMNS)
 _GET_WAIT = f"{_SELECT_WAITS} WHERE wait_id = ?"
+_ACTIVE_RUN_STATUSES = frozenset(schema.ACTIVE_RUN_STATUSES)
+_REJECTABLE = (sqlite3.Error, ValueError, TypeError, OverflowError)  # what binding a row may raise
+_LOST = (
+    "the writes made since the last flush were lost: SQLite rolled them back when a write failed"
+)
+
+# Binding None makes the sqlite3 module search for an adapter, and fail, every time (~0.7 µs a value
+# on CPython 3.11) unless one is registered; ``{}.get`` maps None to None without leaving C.
+_adapters = getattr(sqlite3, "adapters", None)
+if _adapters is None or (type(None), sqlite3.PrepareProtocol) not in _adapters:
+    sqlite3.register_adapter(type(None), {}.get)
 
 
 def _where(clauses: Sequence[str]) -> str:
@@ -101,6 +121,14 @@ def _equal(**columns: object) -> tuple[list[str], list[object]]:
 
 def _marks(n: int) -> str:
     return ", ".join(["?"] * n)
+
+
+def _describe_run(row: tuple[Any, ...]) -> str:
+    return f"run {row[0]!r}"
+
+
+def _describe_node(row: tuple[Any, ...]) -> str:
+    return f"node {row[1]!r} of run {row[0]!r}"
 
 
 class SQLiteStorage:
@@ -119,6 +147,12 @@ class SQLiteStorage:
         self._closed = False
         self._uncommitted = False
         self._lost = False
+        # Run and node rows not yet in the database, by key, and what SQLite refused of them.
+        self._held_runs: dict[str, tuple[Any, ...]] = {}
+        self._held_nodes: dict[tuple[str, str], tuple[Any, ...]] = {}
+        self._refused: list[str] = []
+        self._checkpoint_lock = threading.Lock()
+        self._checkpointer: sqlite3.Connection | None = None
         try:
             self._blobs.mkdir(parents=True, exist_ok=True)
             self._tmp.mkdir(exist_ok=True)
@@ -138,13 +172,28 @@ class SQLiteStorage:
     # -- transactions ----------------------------------------------------------------------
     # Writes accumulate in one open transaction. ``_uncommitted`` says this object began it; if
     # SQLite rolls it back on its own (a full disk does), those writes are gone although their
-    # callers were told nothing: ``_lost`` remembers it until ``flush()`` reports it.
+    # callers were told nothing: ``_lost`` remembers it until ``flush()`` reports it. Held run and
+    # node rows enter the transaction before any other statement runs in it.
     def _check_open(self) -> None:
         if self._closed:
             raise StorageError(f"the storage at {self._root} is closed; open a new SQLiteStorage")
 
+    def _arm(self) -> None:
+        """Make sure a deadline commit is pending."""
+        if self._timer is None:
+            timer = threading.Timer(FLUSH_DEADLINE, self._commit_by_deadline)
+            timer.daemon = True
+            timer.start()
+            self._timer = timer
+
     def _begin(self) -> None:
         """Open the write transaction unless one is open; make sure a deadline commit is pending."""
+        self._open()
+        if self._timer is None:
+            self._arm()
+
+    def _open(self) -> None:
+        """Open the write transaction unless one is open, and write the held rows into it."""
         self._check_open()
         if not self._conn.in_transaction:
             if self._uncommitted:
@@ -154,11 +203,61 @@ class SQLiteStorage:
             except sqlite3.OperationalError as exc:
                 raise StorageError(f"cannot write to {self._db}: {exc}") from exc
             self._uncommitted = True
-        if self._timer is None:
-            timer = threading.Timer(FLUSH_DEADLINE, self._commit_by_deadline)
-            timer.daemon = True
-            timer.start()
-            self._timer = timer
+        if self._held_runs or self._held_nodes:
+            self._write_held()
+
+    def _write_held(self) -> None:
+        runs, nodes = self._held_runs, self._held_nodes
+        self._held_runs, self._held_nodes = {}, {}
+        if runs:
+            self._write_rows(_PUT_RUN, list(runs.values()), _describe_run)
+        if nodes:
+            self._write_rows(_PUT_NODE, list(nodes.values()), _describe_node)
+
+    def _write_rows(
+        self, sql: str, rows: list[tuple[Any, ...]], describe: Callable[[tuple[Any, ...]], str]
+    ) -> None:
+        """Upsert rows; keep going past rows SQLite refuses, noting them for ``flush()``."""
+        try:
+            if len(rows) == 1:
+                self._cur.execute(sql, rows[0])
+            else:
+                self._cur.executemany(sql, rows)
+            return
+        except _REJECTABLE as exc:
+            self._raise_if_rolled_back(exc)
+        for row in rows:  # upserts are idempotent: writing again the rows that went in is harmless
+            try:
+                self._cur.execute(sql, row)
+            except _REJECTABLE as exc:
+                self._raise_if_rolled_back(exc)
+                self._refused.append(f"{describe(row)}: {exc}")
+
+    def _write_alone(self) -> None:
+        """Commit the one held row, the only write since the last commit, in one statement."""
+        if self._uncommitted:
+            self._lost = True  # SQLite rolled back the transaction this object began
+        if self._held_runs:
+            held: dict[Any, tuple[Any, ...]] = self._held_runs
+            sql, describe = _PUT_RUN, _describe_run
+        else:
+            held, sql, describe = self._held_nodes, _PUT_NODE, _describe_node
+        key, row = held.popitem()
+        self._uncommitted = True
+        try:
+            self._cur.execute(sql, row)  # SQLite's own transaction: no BEGIN and COMMIT to run
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                held[key] = row  # never written: the next commit retries
+                self._uncommitted = False
+            raise StorageError(f"cannot write to {self._db}: {exc}") from exc
+        except _REJECTABLE as exc:
+            self._refused.append(f"{describe(row)}: {exc}")
+        self._uncommitted = False
+
+    def _raise_if_rolled_back(self, exc: Exception) -> None:
+        if not self._conn.in_transaction:
+            raise StorageError(f"cannot write to {self._db}: {exc}") from exc
 
     def _exec(self, sql: str, params: Sequence[Any]) -> sqlite3.Cursor:
         """Run one write statement in the open transaction (with the lock held)."""
@@ -169,6 +268,12 @@ class SQLiteStorage:
             raise StorageError(f"cannot write to {self._db}: {exc}") from exc
 
     def _commit(self) -> None:
+        runs, nodes = self._held_runs, self._held_nodes
+        if runs or nodes:
+            if len(runs) + len(nodes) == 1 and not self._conn.in_transaction:
+                self._write_alone()
+                return
+            self._open()
         if self._conn.in_transaction:
             try:
                 self._cur.execute("COMMIT")
@@ -178,13 +283,24 @@ class SQLiteStorage:
             self._lost = True
         self._uncommitted = False
 
-    def _raise_if_lost(self) -> None:
+    def _commit_and_report(self) -> None:
+        """Commit, then raise for writes lost or refused since the last report."""
+        try:
+            self._commit()
+        except StorageError as exc:
+            if self._uncommitted and not self._conn.in_transaction:
+                self._uncommitted = self._lost = False  # reported here, once
+                raise StorageError(f"{exc}; {_LOST}, make them again") from exc
+            raise
         if self._lost:
             self._lost = False
             raise StorageError(
                 f"writes to {self._db} made since the last flush were lost: SQLite rolled them "
                 "back when a write failed (see that write's error); make them again"
             )
+        if self._refused:
+            refused, self._refused = self._refused, []
+            raise StorageError(f"SQLite refused to store {'; '.join(refused)}")
 
     def _commit_by_deadline(self) -> None:
         with self._lock:
@@ -199,6 +315,36 @@ class SQLiteStorage:
                     exc_info=True,
                     extra={"database": str(self._db)},
                 )
+        self._checkpoint()
+
+    # -- checkpoints -----------------------------------------------------------------------
+    # A checkpoint copies committed pages from the WAL into the database file and syncs both; the
+    # syncs make it cost milliseconds. Left to the writing connection, it would stall a commit
+    # every few hundred; instead the deadline timer's thread runs one (PASSIVE: it never blocks a
+    # reader or a writer) on a connection of its own after each deadline, while the writing
+    # connection checkpoints only as a backstop, when the WAL holds ``WAL_BACKSTOP_PAGES``.
+    def _checkpoint(self) -> None:
+        if not self._checkpoint_lock.acquire(blocking=False):
+            return  # the previous deadline's checkpoint is still running
+        try:
+            if self._closed:
+                return
+            if self._checkpointer is None:
+                self._checkpointer = sqlite3.connect(
+                    self._db, check_same_thread=False, isolation_level=None
+                )
+                self._checkpointer.execute("PRAGMA temp_store = MEMORY")
+            self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error:
+            logger.debug("checkpoint failed; the next one retries", exc_info=True)
+        finally:
+            self._checkpoint_lock.release()
+
+    def _close_checkpointer(self) -> None:
+        with self._checkpoint_lock:
+            if self._checkpointer is not None:
+                self._checkpointer.close()
+                self._checkpointer = None
 
     def _write(self, sql: str, params: Sequence[Any]) -> None:
         with self._lock:
@@ -209,13 +355,20 @@ class SQLiteStorage:
             self._check_open()
             return self._cur.execute(sql, params).fetchall()
 
+    def _read_held(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        """Read runs or nodes, the held rows written first so that the read sees them."""
+        with self._lock:
+            self._check_open()
+            if self._held_runs or self._held_nodes:
+                self._begin()
+            return self._cur.execute(sql, params).fetchall()
+
     async def flush(self) -> None:
-        """Commit every write so far; ``StorageError`` if SQLite rolled back some of them."""
+        """Commit every write so far; ``StorageError`` if some were lost or refused."""
         with self._lock:
             if self._closed:
                 return
-            self._commit()
-            self._raise_if_lost()
+            self._commit_and_report()
 
     async def close(self) -> None:
         """Commit, stop the deadline timer and close the database; idempotent."""
@@ -223,23 +376,32 @@ class SQLiteStorage:
             if self._closed:
                 return
             try:
-                self._commit()
+                self._commit_and_report()
             finally:
                 self._closed = True
+                self._held_runs.clear()
+                self._held_nodes.clear()
                 if self._timer is not None:
                     self._timer.cancel()
                     self._timer = None
+                self._close_checkpointer()
                 self._conn.close()
-            self._raise_if_lost()
 
     # -- runs ------------------------------------------------------------------------------
     async def put_run(self, record: RunRecord) -> None:
-        """Insert or replace a run record."""
-        self._write(_PUT_RUN, schema.run_row(record))
+        """Insert or replace a run record (held until needed in the database)."""
+        run_id = record.run_id
+        with self._lock:
+            self._check_open()
+            held = self._held_runs
+            prior = held.get(run_id)
+            held[run_id] = schema.run_row(record, schema.next_seq() if prior is None else prior[-1])
+            if self._timer is None:
+                self._arm()
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         """The run record, or ``None``."""
-        rows = self._read(_GET_RUN, (run_id,))
+        rows = self._read_held(_GET_RUN, (run_id,))
         return schema.run_record(rows[0]) if rows else None
 
     async def list_runs(
@@ -256,18 +418,25 @@ class SQLiteStorage:
         clauses, params = _equal(
             status=status, graph_id=graph_id, session_id=session_id, parent_run_id=parent_run_id
         )
+        if status in _ACTIVE_RUN_STATUSES:
+            clauses.append(schema.ACTIVE_RUNS)  # lets SQLite use the partial index runs_active
         sql = f"{_SELECT_RUNS}{_where(clauses)} ORDER BY created_at DESC, seq DESC LIMIT ? OFFSET ?"
-        rows = self._read(sql, [*params, max(limit, 0), max(offset, 0)])
+        rows = self._read_held(sql, [*params, max(limit, 0), max(offset, 0)])
         return [schema.run_record(r) for r in rows]
 
     # -- nodes -----------------------------------------------------------------------------
     async def put_node(self, record: NodeRecord) -> None:
-        """Insert or replace a node record; a replaced node keeps its place."""
-        self._write(_PUT_NODE, schema.node_row(record))
+        """Insert or replace a node record (held until needed); a replaced node keeps its place."""
+        row = schema.node_row(record)
+        with self._lock:
+            self._check_open()
+            self._held_nodes[row[0], row[1]] = row
+            if self._timer is None:
+                self._arm()
 
     async def list_nodes(self, run_id: str) -> list[NodeRecord]:
         """The run's nodes in first-stored order."""
-        return [schema.node_record(r) for r in self._read(_LIST_NODES, (run_id,))]
+        return [schema.node_record(r) for r in self._read_held(_LIST_NODES, (run_id,))]
 
     # -- events ----------------------------------------------------------------------------
     async def append_event(self, event: Event) -> None:
@@ -546,6 +715,8 @@ def _connect(path: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA busy_timeout = 10000")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_BACKSTOP_PAGES}")
+        conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
         conn.execute("PRAGMA temp_store = MEMORY")  # no temporary files outside the workspace
         schema.migrate(conn, path)
     except BaseException:

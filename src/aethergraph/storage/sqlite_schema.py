@@ -1,9 +1,13 @@
 """The SQLite workspace schema: its tables, and how each record maps to a row and back.
 
-Every table keeps an ``INTEGER PRIMARY KEY`` named ``seq`` (the rowid, stable across ``VACUUM``)
+Most tables keep an ``INTEGER PRIMARY KEY`` named ``seq`` (the rowid, stable across ``VACUUM``)
 beside the record's own key, which is ``UNIQUE``: upserts keep ``seq``, so "first stored" and
-"newest stored" orderings match the in-memory backend. JSON payloads are stored as text, ``None``
-as NULL.
+"newest stored" orderings match the in-memory backend. ``runs`` is the exception, being the table
+written once per run: a ``WITHOUT ROWID`` table keyed by ``run_id`` alone, so storing a run touches
+one b-tree for the row and one for the listing order. Its ``seq`` is an ordinary column, given on
+first store from ``next_seq`` (a per-process counter started at the wall clock in nanoseconds, so
+later processes continue above earlier ones) and kept by upserts. JSON payloads are stored as text,
+``None`` as NULL.
 
 Full-text search indexes the words of an event (see ``words``) rather than its raw text: with the
 ``ascii`` tokenizer, and ``_`` as a token character, each of those words is exactly one token, so
@@ -15,7 +19,11 @@ to bring older workspaces up to date.
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
+import time
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import TYPE_CHECKING, Any
 
 from aethergraph.errors import StorageError
@@ -38,6 +46,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 __all__ = [
+    "ACTIVE_RUNS",
+    "ACTIVE_RUN_STATUSES",
     "ARTIFACT_COLUMNS",
     "DDL",
     "EVENT_COLUMNS",
@@ -57,6 +67,7 @@ __all__ = [
     "load",
     "log_row",
     "migrate",
+    "next_seq",
     "node_record",
     "node_row",
     "run_record",
@@ -66,7 +77,7 @@ __all__ = [
     "wait_row",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 RUN_COLUMNS = (
     "run_id",
@@ -145,21 +156,34 @@ WAIT_COLUMNS = (
     "reply",
 )
 
-DDL = (
-    """CREATE TABLE IF NOT EXISTS runs (
-        seq INTEGER PRIMARY KEY, run_id TEXT NOT NULL UNIQUE, graph_id TEXT NOT NULL,
+ACTIVE_RUN_STATUSES = ("pending", "running", "waiting", "interrupted")
+"""The statuses of runs that are not over: the only ones ``runs_active`` indexes."""
+
+ACTIVE_RUNS = f"status IN ({', '.join(repr(s) for s in ACTIVE_RUN_STATUSES)})"
+"""The ``WHERE`` of ``runs_active``; a query must repeat it word for word to use the index."""
+
+_RUNS_TABLE = """CREATE TABLE IF NOT EXISTS runs (
+        run_id TEXT NOT NULL PRIMARY KEY, seq INTEGER NOT NULL, graph_id TEXT NOT NULL,
         status TEXT NOT NULL, kind TEXT NOT NULL, inputs TEXT NOT NULL, outputs TEXT, error TEXT,
         created_at REAL NOT NULL, started_at REAL, finished_at REAL, parent_run_id TEXT,
-        session_id TEXT, owner TEXT)""",
-    # Lists are newest first: each index ends with created_at (and then the rowid, seq). Most runs
-    # have no session or parent: partial indexes cost them nothing, and ``x = ?`` still uses them.
-    "CREATE INDEX IF NOT EXISTS runs_created_at ON runs (created_at)",
-    "CREATE INDEX IF NOT EXISTS runs_status ON runs (status, created_at)",
-    "CREATE INDEX IF NOT EXISTS runs_graph_id ON runs (graph_id, created_at)",
-    """CREATE INDEX IF NOT EXISTS runs_session_id ON runs (session_id, created_at)
+        session_id TEXT, owner TEXT) WITHOUT ROWID"""
+# Lists are newest first: each index ends with (created_at, seq). ``runs_created_at`` serves every
+# listing, and carries graph_id and status so that filtering on them reads the index alone. Runs
+# that are over (nearly all) cost the partial indexes nothing, nor do runs without a session or a
+# parent; ``x = ?`` still uses the session and parent ones, and a status filter repeats
+# ``ACTIVE_RUNS`` to use ``runs_active`` (which recovery after a crash reads).
+_RUNS_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS runs_created_at ON runs (created_at, seq, graph_id, status)",
+    f"CREATE INDEX IF NOT EXISTS runs_active ON runs (status, created_at, seq) WHERE {ACTIVE_RUNS}",
+    """CREATE INDEX IF NOT EXISTS runs_session_id ON runs (session_id, created_at, seq)
         WHERE session_id IS NOT NULL""",
-    """CREATE INDEX IF NOT EXISTS runs_parent_run_id ON runs (parent_run_id, created_at)
+    """CREATE INDEX IF NOT EXISTS runs_parent_run_id ON runs (parent_run_id, created_at, seq)
         WHERE parent_run_id IS NOT NULL""",
+)
+
+DDL = (
+    _RUNS_TABLE,
+    *_RUNS_INDEXES,
     """CREATE TABLE IF NOT EXISTS nodes (
         seq INTEGER PRIMARY KEY, run_id TEXT NOT NULL, node_id TEXT NOT NULL, tool TEXT NOT NULL,
         status TEXT NOT NULL, inputs TEXT NOT NULL, outputs TEXT, error TEXT,
@@ -198,11 +222,22 @@ DDL = (
 )
 
 
+# Version 1 kept runs in a rowid table (seq INTEGER PRIMARY KEY, run_id UNIQUE) with five indexes.
+_RUNS_FROM_V1 = (
+    "ALTER TABLE runs RENAME TO runs_v1",
+    _RUNS_TABLE,
+    f"INSERT INTO runs (seq, {', '.join(RUN_COLUMNS)}) "
+    f"SELECT seq, {', '.join(RUN_COLUMNS)} FROM runs_v1",
+    "DROP TABLE runs_v1",  # and its indexes, whose names the new ones take
+    *_RUNS_INDEXES,
+)
+
+
 def migrate(conn: sqlite3.Connection, path: Path) -> None:
     """Bring the database at ``path`` to ``SCHEMA_VERSION``; refuse one from a newer version."""
     if _version(conn) == SCHEMA_VERSION:
         return
-    conn.execute("BEGIN IMMEDIATE")  # another process may be creating it too: take turns
+    conn.execute("BEGIN IMMEDIATE")  # another process may be migrating it too: take turns
     try:
         version = _version(conn)
         if version > SCHEMA_VERSION:
@@ -210,6 +245,9 @@ def migrate(conn: sqlite3.Connection, path: Path) -> None:
                 f"{path} has schema version {version}, newer than this aethergraph knows "
                 f"({SCHEMA_VERSION}); upgrade aethergraph to open this workspace"
             )
+        if version == 1:
+            for statement in _RUNS_FROM_V1:
+                conn.execute(statement)
         for statement in DDL:
             conn.execute(statement)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -229,13 +267,61 @@ def insert(table: str, columns: Sequence[str]) -> str:
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['?'] * len(columns))})"
 
 
-def upsert(table: str, columns: Sequence[str], key: Sequence[str]) -> str:
-    """An insert that updates the row in place (keeping its ``seq``) when ``key`` exists."""
-    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
+def upsert(
+    table: str, columns: Sequence[str], key: Sequence[str], *, keep: Sequence[str] = ()
+) -> str:
+    """An insert that updates the row in place when ``key`` exists, keeping ``seq`` and ``keep``."""
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key and c not in keep)
     return f"{insert(table, columns)} ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
 
 
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_seq = itertools.count(time.time_ns())
+
+
+def _restart_seq() -> None:
+    global _seq
+    _seq = itertools.count(time.time_ns())
+
+
+if hasattr(os, "register_at_fork"):  # a forked child must not repeat its parent's numbers
+    os.register_at_fork(after_in_child=_restart_seq)
+
+
+def next_seq() -> int:
+    """A number above every one this process gave before, and (clock permitting) earlier ones."""
+    return next(_seq)
+
+
+# ``JSONEncoder.encode`` builds a new C encoder per call; one built once, without the check for
+# circular references, costs under half as much. A circular value then overflows the recursion
+# limit instead, and is encoded again the standard way for the standard error.
+_checked_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_fast_encode = (
+    c_make_encoder(
+        None,  # no circular-reference markers
+        json.JSONEncoder().default,
+        encode_basestring,
+        None,  # no indent
+        ":",
+        ",",
+        False,  # sort_keys
+        False,  # skipkeys
+        True,  # allow_nan, as JSONEncoder does by default
+    )
+    if c_make_encoder is not None
+    else None
+)
+
+
+def _encode(value: Any) -> str:
+    if _fast_encode is None:
+        return _checked_encode(value)
+    try:
+        return "".join(_fast_encode(value, 0))
+    except RecursionError:
+        return _checked_encode(value)
+
+
 _decode = json.JSONDecoder().decode
 
 
@@ -257,12 +343,18 @@ def _load_opt(text: str | None) -> Any:
     return None if text is None else _decode(text)
 
 
-def run_row(r: RunRecord) -> tuple[Any, ...]:
-    """The ``RUN_COLUMNS`` values of a run."""
+# Statuses are bound as plain strings: binding a ``str`` subclass takes SQLite's slow adapter path.
+_RUN_STATUS = {s: s.value for s in RunStatus}
+_NODE_STATUS = {s: s.value for s in NodeStatus}
+
+
+def run_row(r: RunRecord, seq: int) -> tuple[Any, ...]:
+    """The ``RUN_COLUMNS`` values of a run, then ``seq``."""
+    status = r.status
     return (
         r.run_id,
         r.graph_id,
-        r.status,
+        _RUN_STATUS.get(status, status),
         r.kind,
         _encode(r.inputs),
         _dump_opt(r.outputs),
@@ -273,6 +365,7 @@ def run_row(r: RunRecord) -> tuple[Any, ...]:
         r.parent_run_id,
         r.session_id,
         r.owner,
+        seq,
     )
 
 
@@ -297,11 +390,12 @@ def run_record(row: Any) -> RunRecord:
 
 def node_row(n: NodeRecord) -> tuple[Any, ...]:
     """The ``NODE_COLUMNS`` values of a node."""
+    status = n.status
     return (
         n.run_id,
         n.node_id,
         n.tool,
-        n.status,
+        _NODE_STATUS.get(status, status),
         _encode(n.inputs),
         _dump_opt(n.outputs),
         n.error,
