@@ -369,7 +369,7 @@ async def test_flush_reports_held_records_sqlite_could_not_write(tmp_path: Path)
         storage._conn.execute("PRAGMA max_page_count = 1")
         # Run records wait in memory until a commit needs them: the flush meets the full disk.
         await storage.put_run(RunRecord("big", "g", RunStatus.RUNNING, inputs={"x": "x" * 10**5}))
-        with pytest.raises(StorageError, match="full.*lost"):
+        with pytest.raises(StorageError, match=r"full.*lost"):
             await storage.flush()
         await storage.flush()  # reported once
         assert await storage.get_run("r1") is None
@@ -387,7 +387,7 @@ async def test_flush_reports_records_sqlite_refused_and_keeps_the_others(tmp_pat
         await storage.put_run(RUN)
         await storage.put_run(RunRecord("bad", None, RunStatus.RUNNING))  # type: ignore[arg-type]
         await storage.put_node(NODE)
-        with pytest.raises(StorageError, match="run 'bad'.*NOT NULL"):
+        with pytest.raises(StorageError, match=r"run 'bad'.*NOT NULL"):
             await storage.flush()
         await storage.flush()  # reported once
         assert await storage.get_run("r1") == RUN
