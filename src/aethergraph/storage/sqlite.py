@@ -102,12 +102,6 @@ _LOST = (
     "the writes made since the last flush were lost: SQLite rolled them back when a write failed"
 )
 
-# Binding None makes the sqlite3 module search for an adapter, and fail, every time (~0.7 µs a value
-# on CPython 3.11) unless one is registered; ``{}.get`` maps None to None without leaving C.
-_adapters = getattr(sqlite3, "adapters", None)
-if _adapters is None or (type(None), sqlite3.PrepareProtocol) not in _adapters:
-    sqlite3.register_adapter(type(None), {}.get)
-
 
 def _where(clauses: Sequence[str]) -> str:
     return f" WHERE {' AND '.join(clauses)}" if clauses else ""
