@@ -25,7 +25,7 @@ from aethergraph.storage.records import (
     RunStatus,
     WaitRecord,
 )
-from aethergraph.storage.sqlite import SQLiteStorage
+from aethergraph.storage.sqlite import FLUSH_DEADLINE, SQLiteStorage
 from aethergraph.storage.sqlite_schema import SCHEMA_VERSION
 
 if TYPE_CHECKING:
@@ -362,10 +362,14 @@ async def test_flush_reports_writes_sqlite_rolled_back(tmp_path: Path) -> None:
         await storage.close()
 
 
-async def test_flush_reports_held_records_sqlite_could_not_write(tmp_path: Path) -> None:
+@pytest.mark.parametrize("alone", [False, True], ids=["with-another", "alone"])
+async def test_flush_reports_held_records_sqlite_could_not_write(
+    tmp_path: Path, alone: bool
+) -> None:
     storage = SQLiteStorage(tmp_path)
     try:
-        await storage.put_run(RUN)
+        if not alone:  # a lone held record is written without BEGIN and COMMIT: both ways fail
+            await storage.put_run(RUN)
         storage._conn.execute("PRAGMA max_page_count = 1")
         # Run records wait in memory until a commit needs them: the flush meets the full disk.
         await storage.put_run(RunRecord("big", "g", RunStatus.RUNNING, inputs={"x": "x" * 10**5}))
@@ -395,6 +399,46 @@ async def test_flush_reports_records_sqlite_refused_and_keeps_the_others(tmp_pat
         assert await storage.list_nodes("r1") == [NODE]
     finally:
         await storage.close()
+
+
+async def test_held_records_with_and_without_errors_keep_their_order_and_values(
+    tmp_path: Path,
+) -> None:
+    storage = SQLiteStorage(tmp_path)
+    try:
+        failed = RunRecord(
+            "r1", "g", RunStatus.FAILED, error="boom", session_id="s", created_at=1.0
+        )
+        await storage.put_run(failed)
+        await storage.flush()
+        retried = RunRecord("r1", "g", RunStatus.SUCCEEDED, outputs={"y": 1}, created_at=1.0)
+        await storage.put_run(retried)  # error, session_id: None again
+        nodes = [
+            NodeRecord("r1", "a", "tool", NodeStatus.SUCCEEDED),
+            NodeRecord("r1", "b", "tool", NodeStatus.FAILED, error="x"),
+            NodeRecord("r1", "c", "tool", NodeStatus.SUCCEEDED),
+        ]
+        for node in nodes:
+            await storage.put_node(node)
+        await storage.flush()
+        assert await storage.get_run("r1") == retried
+        assert await storage.list_runs(session_id="s") == []
+        assert await storage.list_nodes("r1") == nodes
+    finally:
+        await storage.close()
+
+
+async def test_close_after_a_background_checkpoint_leaves_no_wal(tmp_path: Path) -> None:
+    storage = SQLiteStorage(tmp_path)
+    await storage.put_run(RUN)
+    await asyncio.sleep(FLUSH_DEADLINE * 4)  # the deadline commit, then a checkpoint, run
+    await storage.close()
+    assert "aethergraph.db-wal" not in listing(tmp_path)  # every connection closed
+    reopened = SQLiteStorage(tmp_path)
+    try:
+        assert await reopened.get_run("r1") == RUN
+    finally:
+        await reopened.close()
 
 
 async def test_workspace_of_schema_version_1_is_migrated(tmp_path: Path) -> None:

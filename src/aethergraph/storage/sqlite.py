@@ -12,9 +12,10 @@ node records, which the runtime stores several times over a short life, wait in 
 version per key, until something needs them in the database: a commit, a read of runs or nodes, or
 any other write. A run that starts and ends between two commits is thus written once. Every other
 write runs at once inside the open transaction. A write that fails is reported by the call that
-ran it, or by ``flush()`` for a held record that SQLite refused. Several processes may share a
-workspace; SQLite's WAL mode lets them read while one writes, and ``busy_timeout`` makes writers
-queue rather than fail.
+ran it (for a held record: the one that wrote it into the database, ``flush()`` most often), and a
+held record that SQLite refused (a NULL where none may be, say) by the next ``flush()``. Several
+processes may share a workspace; SQLite's WAL mode lets them read while one writes, and
+``busy_timeout`` makes writers queue rather than fail.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import contextlib
 import errno
 import hashlib
 import io
+import itertools
 import logging
 import os
 import re
@@ -60,9 +62,12 @@ FLUSH_DEADLINE = 0.05
 """Seconds within which a write nobody flushed is committed anyway."""
 
 DB_NAME = "aethergraph.db"
-WAL_BACKSTOP_PAGES = 4000
-"""WAL size (pages) at which the writing connection checkpoints itself (see ``_checkpoint``)."""
-WAL_SIZE_LIMIT = 32 << 20
+PAGE_SIZE = 2048
+"""Bytes per database page in a new workspace. Most commits change a page or two of each table
+written; halving SQLite's default halves what they write to the WAL, and then to the disk."""
+WAL_BACKSTOP = 32 << 20
+"""Bytes of WAL at which the writing connection checkpoints itself; see ``_checkpoint``."""
+WAL_SIZE_LIMIT = 64 << 20
 """Bytes a WAL file is cut back to when restarted after growing past them (one huge commit)."""
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 _CHUNK = 1 << 20
@@ -73,10 +78,10 @@ def _select(table: str, columns: Sequence[str]) -> str:
     return f"SELECT {', '.join(columns)} FROM {table}"
 
 
-_PUT_RUN = schema.upsert("runs", (*schema.RUN_COLUMNS, "seq"), ("run_id",), keep=("seq",))
+_PUT_RUN = schema.upserts("runs", (*schema.RUN_COLUMNS, "seq"), ("run_id",), keep=("seq",))
 _SELECT_RUNS = _select("runs", schema.RUN_COLUMNS)
 _GET_RUN = f"{_SELECT_RUNS} WHERE run_id = ?"
-_PUT_NODE = schema.upsert("nodes", schema.NODE_COLUMNS, ("run_id", "node_id"))
+_PUT_NODE = schema.upserts("nodes", schema.NODE_COLUMNS, ("run_id", "node_id"))
 _LIST_NODES = f"{_select('nodes', schema.NODE_COLUMNS)} WHERE run_id = ? ORDER BY seq"
 _APPEND_EVENT = schema.insert("events", schema.EVENT_COLUMNS)
 _INDEX_EVENT = "INSERT INTO events_fts (rowid, text, topic, kind, tags) VALUES (?, ?, ?, ?, ?)"
@@ -209,20 +214,24 @@ class SQLiteStorage:
             self._write_rows(_PUT_NODE, list(nodes.values()), _describe_node)
 
     def _write_rows(
-        self, sql: str, rows: list[tuple[Any, ...]], describe: Callable[[tuple[Any, ...]], str]
+        self,
+        upserts: dict[int, str],
+        rows: list[tuple[Any, ...]],
+        describe: Callable[[tuple[Any, ...]], str],
     ) -> None:
-        """Upsert rows; keep going past rows SQLite refuses, noting them for ``flush()``."""
+        """Upsert rows in order; go on past rows SQLite refuses, noting them for ``flush()``."""
         try:
             if len(rows) == 1:
-                self._cur.execute(sql, rows[0])
-            else:
-                self._cur.executemany(sql, rows)
+                self._cur.execute(upserts[len(rows[0])], rows[0])
+            else:  # one executemany per stretch of rows of one shape, keeping their order
+                for size, group in itertools.groupby(rows, len):
+                    self._cur.executemany(upserts[size], group)
             return
         except _REJECTABLE as exc:
             self._raise_if_rolled_back(exc)
         for row in rows:  # upserts are idempotent: writing again the rows that went in is harmless
             try:
-                self._cur.execute(sql, row)
+                self._cur.execute(upserts[len(row)], row)
             except _REJECTABLE as exc:
                 self._raise_if_rolled_back(exc)
                 self._refused.append(f"{describe(row)}: {exc}")
@@ -233,13 +242,14 @@ class SQLiteStorage:
             self._lost = True  # SQLite rolled back the transaction this object began
         if self._held_runs:
             held: dict[Any, tuple[Any, ...]] = self._held_runs
-            sql, describe = _PUT_RUN, _describe_run
+            upserts, describe = _PUT_RUN, _describe_run
         else:
-            held, sql, describe = self._held_nodes, _PUT_NODE, _describe_node
+            held, upserts, describe = self._held_nodes, _PUT_NODE, _describe_node
         key, row = held.popitem()
         self._uncommitted = True
         try:
-            self._cur.execute(sql, row)  # SQLite's own transaction: no BEGIN and COMMIT to run
+            # SQLite's own transaction: no BEGIN and COMMIT to run.
+            self._cur.execute(upserts[len(row)], row)
         except sqlite3.OperationalError as exc:
             if exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
                 held[key] = row  # never written: the next commit retries
@@ -316,7 +326,8 @@ class SQLiteStorage:
     # syncs make it cost milliseconds. Left to the writing connection, it would stall a commit
     # every few hundred; instead the deadline timer's thread runs one (PASSIVE: it never blocks a
     # reader or a writer) on a connection of its own after each deadline, while the writing
-    # connection checkpoints only as a backstop, when the WAL holds ``WAL_BACKSTOP_PAGES``.
+    # connection checkpoints only as a backstop, when the WAL holds ``WAL_BACKSTOP`` bytes: only
+    # it can restart the WAL from the beginning, and only once every page in it is checkpointed.
     def _checkpoint(self) -> None:
         if not self._checkpoint_lock.acquire(blocking=False):
             return  # the previous deadline's checkpoint is still running
@@ -707,9 +718,11 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
     try:
         conn.execute("PRAGMA busy_timeout = 10000")
+        conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # a no-op unless the database is new
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_BACKSTOP_PAGES}")
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_BACKSTOP // page_size}")
         conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
         conn.execute("PRAGMA temp_store = MEMORY")  # no temporary files outside the workspace
         schema.migrate(conn, path)

@@ -51,6 +51,7 @@ __all__ = [
     "ARTIFACT_COLUMNS",
     "DDL",
     "EVENT_COLUMNS",
+    "LEAN_NULLS",
     "LOG_COLUMNS",
     "NODE_COLUMNS",
     "RUN_COLUMNS",
@@ -73,6 +74,7 @@ __all__ = [
     "run_record",
     "run_row",
     "upsert",
+    "upserts",
     "wait_record",
     "wait_row",
 ]
@@ -159,7 +161,9 @@ WAIT_COLUMNS = (
 ACTIVE_RUN_STATUSES = ("pending", "running", "waiting", "interrupted")
 """The statuses of runs that are not over: the only ones ``runs_active`` indexes."""
 
-ACTIVE_RUNS = f"status IN ({', '.join(repr(s) for s in ACTIVE_RUN_STATUSES)})"
+# Equalities joined by OR rather than ``status IN (...)``: SQLite evaluates an IN list of more than
+# two values by building a temporary table, on every insert into runs.
+ACTIVE_RUNS = f"({' OR '.join(f'status = {s!r}' for s in ACTIVE_RUN_STATUSES)})"
 """The ``WHERE`` of ``runs_active``; a query must repeat it word for word to use the index."""
 
 _RUNS_TABLE = """CREATE TABLE IF NOT EXISTS runs (
@@ -168,12 +172,13 @@ _RUNS_TABLE = """CREATE TABLE IF NOT EXISTS runs (
         created_at REAL NOT NULL, started_at REAL, finished_at REAL, parent_run_id TEXT,
         session_id TEXT, owner TEXT) WITHOUT ROWID"""
 # Lists are newest first: each index ends with (created_at, seq). ``runs_created_at`` serves every
-# listing, and carries graph_id and status so that filtering on them reads the index alone. Runs
-# that are over (nearly all) cost the partial indexes nothing, nor do runs without a session or a
-# parent; ``x = ?`` still uses the session and parent ones, and a status filter repeats
-# ``ACTIVE_RUNS`` to use ``runs_active`` (which recovery after a crash reads).
+# listing, filtering by graph_id or by a status that is over included: such a list reads runs
+# newest first until it has a page of matches. Runs that are over (nearly all) cost the partial
+# indexes nothing, nor do runs without a session or a parent; ``x = ?`` still uses the session and
+# parent ones, and a status filter repeats ``ACTIVE_RUNS`` to use ``runs_active`` (which recovery
+# after a crash reads).
 _RUNS_INDEXES = (
-    "CREATE INDEX IF NOT EXISTS runs_created_at ON runs (created_at, seq, graph_id, status)",
+    "CREATE INDEX IF NOT EXISTS runs_created_at ON runs (created_at, seq)",
     f"CREATE INDEX IF NOT EXISTS runs_active ON runs (status, created_at, seq) WHERE {ACTIVE_RUNS}",
     """CREATE INDEX IF NOT EXISTS runs_session_id ON runs (session_id, created_at, seq)
         WHERE session_id IS NOT NULL""",
@@ -268,11 +273,32 @@ def insert(table: str, columns: Sequence[str]) -> str:
 
 
 def upsert(
-    table: str, columns: Sequence[str], key: Sequence[str], *, keep: Sequence[str] = ()
+    table: str,
+    columns: Sequence[str],
+    key: Sequence[str],
+    *,
+    keep: Sequence[str] = (),
+    nulls: Sequence[str] = (),
 ) -> str:
-    """An insert that updates the row in place when ``key`` exists, keeping ``seq`` and ``keep``."""
-    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key and c not in keep)
-    return f"{insert(table, columns)} ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
+    """An insert that updates the row in place when ``key`` exists, keeping ``seq`` and ``keep``.
+
+    The columns in ``nulls`` are not given: the row gets NULL there, inserted or updated.
+    """
+    updates = [f"{c} = excluded.{c}" for c in columns if c not in key and c not in keep]
+    updates += [f"{c} = NULL" for c in nulls]
+    on = ", ".join(key)
+    return f"{insert(table, columns)} ON CONFLICT ({on}) DO UPDATE SET {', '.join(updates)}"
+
+
+def upserts(
+    table: str, columns: Sequence[str], key: Sequence[str], *, keep: Sequence[str] = ()
+) -> dict[int, str]:
+    """The upserts of the rows ``*_row`` makes for ``table``, by row length: see ``LEAN_NULLS``."""
+    lean = [c for c in columns if c not in LEAN_NULLS[table]]
+    return {
+        len(columns): upsert(table, columns, key, keep=keep),
+        len(lean): upsert(table, lean, key, keep=keep, nulls=LEAN_NULLS[table]),
+    }
 
 
 _seq = itertools.count(time.time_ns())
@@ -343,14 +369,32 @@ def _load_opt(text: str | None) -> Any:
     return None if text is None else _decode(text)
 
 
-# Statuses are bound as plain strings: binding a ``str`` subclass takes SQLite's slow adapter path.
+# Binding None, or a ``str`` subclass, makes the sqlite3 module look for an adapter, and fail, each
+# time (~0.7 µs a value on CPython 3.11). So statuses are bound as plain strings, and when a run or
+# node has None in every one of its ``LEAN_NULLS`` columns (the common case) its row leaves them
+# out, for an upsert that writes NULL there itself (see ``upserts``).
+LEAN_NULLS = {"runs": ("error", "parent_run_id", "session_id"), "nodes": ("error",)}
 _RUN_STATUS = {s: s.value for s in RunStatus}
 _NODE_STATUS = {s: s.value for s in NodeStatus}
 
 
 def run_row(r: RunRecord, seq: int) -> tuple[Any, ...]:
-    """The ``RUN_COLUMNS`` values of a run, then ``seq``."""
+    """The ``RUN_COLUMNS`` values of a run, then ``seq``; without ``LEAN_NULLS`` if all None."""
     status = r.status
+    if r.error is None and r.parent_run_id is None and r.session_id is None:
+        return (
+            r.run_id,
+            r.graph_id,
+            _RUN_STATUS.get(status, status),
+            r.kind,
+            _encode(r.inputs),
+            _dump_opt(r.outputs),
+            r.created_at,
+            r.started_at,
+            r.finished_at,
+            r.owner,
+            seq,
+        )
     return (
         r.run_id,
         r.graph_id,
@@ -389,8 +433,20 @@ def run_record(row: Any) -> RunRecord:
 
 
 def node_row(n: NodeRecord) -> tuple[Any, ...]:
-    """The ``NODE_COLUMNS`` values of a node."""
+    """The ``NODE_COLUMNS`` values of a node; without ``LEAN_NULLS`` if all None."""
     status = n.status
+    if n.error is None:
+        return (
+            n.run_id,
+            n.node_id,
+            n.tool,
+            _NODE_STATUS.get(status, status),
+            _encode(n.inputs),
+            _dump_opt(n.outputs),
+            n.attempts,
+            n.started_at,
+            n.finished_at,
+        )
     return (
         n.run_id,
         n.node_id,
