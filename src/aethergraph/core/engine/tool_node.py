@@ -13,6 +13,8 @@ from aethergraph.services.runtime.base import _current_context
 from aethergraph.storage.records import NodeRecord, NodeStatus
 
 if TYPE_CHECKING:
+    from collections.abc import Coroutine
+
     from aethergraph.core.engine.retry import RetryPolicy
     from aethergraph.core.engine.run_state import RunState
     from aethergraph.core.engine.tool import Tool
@@ -20,10 +22,14 @@ if TYPE_CHECKING:
 __all__ = ["call_tool_node", "execute_node"]
 
 
-async def call_tool_node(
+def call_tool_node(
     tool: Tool, parent: NodeContext, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> dict[str, Any]:
-    """Run ``tool`` now as a child node of ``parent``'s run and return its outputs dict."""
+) -> Coroutine[Any, Any, dict[str, Any]]:
+    """Prepare ``tool`` as a child node of ``parent``'s run; await the result for its outputs.
+
+    Not a coroutine itself: the arguments are bound (and bad ones reported) at the call, and
+    awaiting goes straight into the node, one frame fewer on every tool call.
+    """
     context_param = tool.sig.context_param
     if context_param is not None:
         # The seed passes context=context: the node still gets a context of its own.
@@ -32,9 +38,9 @@ async def call_tool_node(
     run = parent._run
     node_id = run.next_node_id(tool.name)
     policy = tool.retry or run.retry
-    if run.limiter is None and policy is None and tool.timeout_s is None:
-        return await execute_node(tool, run, node_id, inputs)
-    return await _with_policies(tool, run, node_id, inputs, policy)
+    if run.limiter is None and policy is None:
+        return execute_node(tool, run, node_id, inputs)
+    return _with_policies(tool, run, node_id, inputs, policy)
 
 
 async def _with_policies(
@@ -49,6 +55,16 @@ async def _with_policies(
     if policy is None:
         return await attempt(1)
     return await policy.call(attempt)
+
+
+def _call(tool: Tool, inputs: dict[str, Any], ctx: NodeContext) -> Any:
+    """Call the tool's function with its context injected (a coroutine if the tool is async)."""
+    context_param = tool.sig.context_param
+    if context_param is None:
+        return tool.fn(**inputs)
+    kwargs = dict(inputs)
+    kwargs[context_param] = ctx
+    return tool.fn(**kwargs)
 
 
 async def execute_node(
@@ -66,21 +82,24 @@ async def execute_node(
     await storage.put_node(record)
     run.node_started(node_id)
     ctx = NodeContext(run, node_id)
-    context_param = tool.sig.context_param
     token = _current_context.set(ctx)
-    scope = asyncio.timeout(tool.timeout_s)
+    timeout_s = tool.timeout_s
+    scope = None
     try:
-        async with scope:
-            if context_param is None:
-                result = tool.fn(**inputs)
-            else:
-                result = tool.fn(**inputs, **{context_param: ctx})
+        if timeout_s is None:
+            result = _call(tool, inputs, ctx)
             if tool.is_async:
                 result = await result
+        else:
+            scope = asyncio.timeout(timeout_s)
+            async with scope:
+                result = _call(tool, inputs, ctx)
+                if tool.is_async:
+                    result = await result
         outputs = tool.sig.to_outputs(result, run.run_id)
     except BaseException as exc:
         error = exc
-        if isinstance(exc, TimeoutError) and scope.expired():
+        if isinstance(exc, TimeoutError) and scope is not None and scope.expired():
             error = NodeTimeoutError(
                 f"node {node_id!r} (tool {tool.name!r}) in run {run.run_id} ran past its "
                 f"timeout_s={tool.timeout_s}"
