@@ -183,17 +183,21 @@ class RunState:
         stored = await self.storage.get_wait(record.wait_id)
         if stored is not None and stored.status is WaitStatus.ANSWERED and stored.reply:
             return stored.reply
-        if stored is not None and stored.status is WaitStatus.OPEN:
+        is_new = stored is None or stored.status is not WaitStatus.OPEN
+        if not is_new and stored is not None:
             record = stored
             if record.deadline is not None:
                 timeout_s = max(0.001, record.deadline - time.time())
         else:
             await self.storage.put_wait(record)
-            await announce(record)
+        # Registered and durable before the question goes out: an answer that comes back while
+        # the channel is still delivering it must find the wait.
         opened = OpenWait(record, asyncio.get_running_loop())
         self.open_waits[record.wait_id] = opened
-        await self.set_status(RunStatus.WAITING)
         try:
+            await self.set_status(RunStatus.WAITING)
+            if is_new:
+                await announce(record)
             async with asyncio.timeout(timeout_s):
                 payload = await self._first_answer(opened, local)
         except TimeoutError:

@@ -17,14 +17,32 @@ __all__ = ["call_sync"]
 T = TypeVar("T")
 
 
+def _services_loop() -> asyncio.AbstractEventLoop | None:
+    """The running loop that owns the services: the server's, else one that is running runs.
+
+    A sync call from a worker thread (say, inside ``run_blocking``) then joins that loop instead
+    of starting, and later closing, a second set of services on a loop of its own.
+    """
+    host = get_host()
+    if host.owner_loop is not None and host.owner_loop.is_running():
+        return host.owner_loop
+    for state in list(host.live.values()):
+        task = state.task
+        if task is not None and not task.done():
+            loop = task.get_loop()
+            if loop.is_running():
+                return loop
+    return None
+
+
 def call_sync(
     make: Callable[[], Coroutine[Any, Any, T]], *, what: str, async_name: str, close: bool
 ) -> T:
     """Run the coroutine made by ``make`` to completion and return its result.
 
-    With a server running, it runs on the server's loop (so services stay on one loop). Otherwise
-    it runs under a fresh ``asyncio.run``, after which services it started are closed when
-    ``close`` is set.
+    With a server running, or runs live on a loop of another thread, it runs on that loop (so
+    services stay on one loop). Otherwise it runs under a fresh ``asyncio.run``, after which
+    services it started are closed when ``close`` is set.
     """
     try:
         asyncio.get_running_loop()
@@ -35,8 +53,8 @@ def call_sync(
             f"{what}() is synchronous and an event loop is already running in this thread; "
             f"use `await {async_name}(...)` instead"
         )
-    owner = get_host().owner_loop
-    if owner is not None and owner.is_running():
+    owner = _services_loop()
+    if owner is not None:
         return asyncio.run_coroutine_threadsafe(make(), owner).result()
     if not close:
         return asyncio.run(make())
