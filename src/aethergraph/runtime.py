@@ -4,6 +4,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from aethergraph.core.engine.history import (
+    list_artifacts,
+    list_artifacts_async,
+    list_logs,
+    list_logs_async,
+    list_nodes,
+    list_nodes_async,
+    list_waits,
+    list_waits_async,
+    read_artifact,
+    read_artifact_async,
+    search_memory,
+    search_memory_async,
+)
 from aethergraph.core.engine.host import get_host
 from aethergraph.core.engine.runs import (
     cancel_run,
@@ -48,14 +62,26 @@ __all__ = [
     "get_ext_context_service",
     "get_run",
     "get_run_async",
+    "list_artifacts",
+    "list_artifacts_async",
     "list_ext_context_services",
+    "list_logs",
+    "list_logs_async",
+    "list_nodes",
+    "list_nodes_async",
     "list_runs",
     "list_runs_async",
+    "list_waits",
+    "list_waits_async",
     "override_context_service",
+    "read_artifact",
+    "read_artifact_async",
     "register_channel",
     "register_context_service",
     "reply",
     "reply_async",
+    "search_memory",
+    "search_memory_async",
     "set_channel_alias",
     "set_default_channel",
     "unregister_context_service",

@@ -1,0 +1,150 @@
+"""What runs left behind, read from outside any run: nodes, logs, waits, memory, artifacts.
+
+Every reader is async (``*_async``) with a synchronous twin for scripts and notebooks; both take
+``workspace=`` to read another workspace than the configured one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, ParamSpec, TypeVar
+
+from aethergraph.core.engine.host import get_host
+from aethergraph.core.engine.sync_bridge import call_sync
+from aethergraph.storage.records import (
+    Artifact,
+    Event,
+    LogEntry,
+    NodeRecord,
+    WaitRecord,
+    WaitStatus,
+)
+
+__all__ = [
+    "list_artifacts",
+    "list_artifacts_async",
+    "list_logs",
+    "list_logs_async",
+    "list_nodes",
+    "list_nodes_async",
+    "list_waits",
+    "list_waits_async",
+    "read_artifact",
+    "read_artifact_async",
+    "search_memory",
+    "search_memory_async",
+]
+
+Workspace = str | os.PathLike[str] | None
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _sync_twin(fn: Callable[P, Awaitable[T]]) -> Callable[P, T]:
+    """A synchronous version of an async reader (run on the loop that owns the services)."""
+    name = fn.__name__.removesuffix("_async")
+
+    def twin(*args: P.args, **kwargs: P.kwargs) -> T:
+        async def call() -> T:
+            return await fn(*args, **kwargs)
+
+        return call_sync(call, what=name, async_name=fn.__name__, close=False)
+
+    twin.__name__ = twin.__qualname__ = name
+    twin.__doc__ = f"Synchronous ``{fn.__name__}``."
+    return twin
+
+
+async def list_nodes_async(run_id: str, *, workspace: Workspace = None) -> list[NodeRecord]:
+    """The run's node records, in the order they started."""
+    return await get_host().storage(workspace).list_nodes(run_id)
+
+
+async def list_logs_async(
+    run_id: str, *, limit: int = 1000, workspace: Workspace = None
+) -> list[LogEntry]:
+    """Log records kept with the run, oldest first."""
+    return await get_host().storage(workspace).list_logs(run_id, limit=limit)
+
+
+async def list_waits_async(
+    *,
+    run_id: str | None = None,
+    status: WaitStatus | str | None = None,
+    workspace: Workspace = None,
+) -> list[WaitRecord]:
+    """Waits (questions to people), oldest first; ``status="open"`` for the unanswered ones."""
+    return (
+        await get_host()
+        .storage(workspace)
+        .list_waits(run_id=run_id, status=WaitStatus(status) if status is not None else None)
+    )
+
+
+async def search_memory_async(
+    query: str | None = None,
+    *,
+    run_id: str | None = None,
+    session_id: str | None = None,
+    kinds: Sequence[str] | None = None,
+    tags: Sequence[str] | None = None,
+    limit: int = 50,
+    workspace: Workspace = None,
+) -> list[Event]:
+    """Memory events matching a full-text query, oldest first among the newest ``limit``.
+
+    ``session_id`` reads that session's memory; ``run_id`` the events a run wrote.
+    """
+    return (
+        await get_host()
+        .storage(workspace)
+        .query_events(
+            scope_id=session_id,
+            run_id=run_id,
+            kinds=list(kinds) if kinds is not None else None,
+            tags=tags,
+            text=query,
+            limit=limit,
+        )
+    )
+
+
+async def list_artifacts_async(
+    *,
+    run_id: str | None = None,
+    session_id: str | None = None,
+    kind: str | None = None,
+    labels: Mapping[str, Any] | None = None,
+    limit: int = 100,
+    workspace: Workspace = None,
+) -> list[Artifact]:
+    """Indexed artifacts, newest first."""
+    return (
+        await get_host()
+        .storage(workspace)
+        .query_artifacts(
+            run_id=run_id, session_id=session_id, kind=kind, labels=labels, limit=limit
+        )
+    )
+
+
+async def read_artifact_async(artifact_id: str, *, workspace: Workspace = None) -> bytes:
+    """An artifact's content.
+
+    Raises:
+        KeyError: when no artifact has that id.
+    """
+    storage = get_host().storage(workspace)
+    artifact = await storage.get_artifact(artifact_id)
+    if artifact is None:
+        raise KeyError(f"no artifact {artifact_id!r} in workspace {storage.location}")
+    return await storage.read_bytes(artifact.sha256)
+
+
+list_nodes = _sync_twin(list_nodes_async)
+list_logs = _sync_twin(list_logs_async)
+list_waits = _sync_twin(list_waits_async)
+search_memory = _sync_twin(search_memory_async)
+list_artifacts = _sync_twin(list_artifacts_async)
+read_artifact = _sync_twin(read_artifact_async)
