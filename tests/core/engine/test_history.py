@@ -5,8 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aethergraph import graph_fn, run, tool
 from aethergraph.runtime import (
@@ -17,6 +16,9 @@ from aethergraph.runtime import (
     read_artifact,
     search_memory,
 )
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 @tool(outputs=["doubled"])

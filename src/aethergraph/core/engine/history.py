@@ -7,8 +7,7 @@ Every reader is async (``*_async``) with a synchronous twin for scripts and note
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from aethergraph.core.engine.host import get_host
 from aethergraph.core.engine.sync_bridge import call_sync
@@ -20,6 +19,9 @@ from aethergraph.storage.records import (
     WaitRecord,
     WaitStatus,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 __all__ = [
     "list_artifacts",
