@@ -163,7 +163,7 @@ async def _run_function(
     host: Host, target: GraphFunction | Tool, inputs: Mapping[str, Any], options: RunOptions
 ) -> dict[str, Any]:
     kind = target.sig.kind
-    target.sig.check_inputs(inputs, f"{kind} {target.name!r}")
+    target.sig.check_inputs(inputs, target.sig.where)
     storage = host.storage(options.workspace)
     run_id = options.run_id
     if run_id is None:

@@ -45,6 +45,7 @@ class FunctionSignature:
         "positional",
         "required",
         "var_keyword",
+        "where",
     )
 
     def __init__(
@@ -58,6 +59,7 @@ class FunctionSignature:
     ) -> None:
         self.kind = kind
         self.name = name
+        self.where = f"{kind} {name!r}"
         sig = inspect.signature(fn)
         self.context_param: str | None = None
         params: list[str] = []
