@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -27,12 +27,12 @@ if TYPE_CHECKING:
         Artifact,
         Event,
         LogEntry,
-        NodeRecord,
-        RunRecord,
         RunStatus,
         WaitRecord,
         WaitStatus,
     )
+
+from aethergraph.storage.records import NodeRecord, RunRecord
 
 __all__ = ["MemoryStorage", "words"]
 
@@ -44,18 +44,15 @@ def words(text: str) -> list[str]:
     return [w.lower() for w in _WORD.findall(text)]
 
 
-_T = TypeVar("_T")
-_getters: dict[type[Any], Callable[[Any], tuple[Any, ...]]] = {}
+def _values_of(cls: type[Any]) -> Callable[[Any], tuple[Any, ...]]:
+    """A getter of a record dataclass's field values, in constructor order."""
+    return operator.attrgetter(*(f.name for f in dataclasses.fields(cls)))
 
 
-def _snapshot(record: _T) -> _T:
-    """A shallow copy of a record dataclass, several times faster than ``copy.copy``."""
-    cls = type(record)
-    getter = _getters.get(cls)
-    if getter is None:
-        names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
-        getter = _getters[cls] = operator.attrgetter(*names)
-    return cls(*getter(record))
+# Runs and nodes are kept as tuples of their field values: taking the values is the cheapest
+# snapshot (writes are on every run's and node's path), and reads rebuild a fresh record.
+_run_values = _values_of(RunRecord)
+_node_values = _values_of(NodeRecord)
 
 
 def _event_words(event: Event) -> set[str]:
@@ -67,8 +64,8 @@ class MemoryStorage:
     """All stores in process memory. Safe for one event loop plus worker threads logging."""
 
     def __init__(self) -> None:
-        self._runs: dict[str, RunRecord] = {}
-        self._nodes: dict[str, dict[str, NodeRecord]] = {}
+        self._runs: dict[str, tuple[Any, ...]] = {}
+        self._nodes: dict[str, dict[str, tuple[Any, ...]]] = {}
         self._events: list[Event] = []
         self._logs: dict[str, list[LogEntry]] = {}
         self._log_lock = threading.Lock()
@@ -95,12 +92,12 @@ class MemoryStorage:
     # -- runs ------------------------------------------------------------------------------
     async def put_run(self, record: RunRecord) -> None:
         """Insert or replace a run record."""
-        self._runs[record.run_id] = _snapshot(record)
+        self._runs[record.run_id] = _run_values(record)
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         """The run record, or ``None``."""
-        rec = self._runs.get(run_id)
-        return _snapshot(rec) if rec is not None else None
+        values = self._runs.get(run_id)
+        return RunRecord(*values) if values is not None else None
 
     async def list_runs(
         self,
@@ -114,8 +111,8 @@ class MemoryStorage:
     ) -> list[RunRecord]:
         """Matching runs, newest first."""
         found = [
-            _snapshot(r)
-            for r in reversed(self._runs.values())
+            r
+            for r in (RunRecord(*v) for v in reversed(self._runs.values()))
             if (status is None or r.status == status)
             and (graph_id is None or r.graph_id == graph_id)
             and (session_id is None or r.session_id == session_id)
@@ -127,11 +124,11 @@ class MemoryStorage:
     # -- nodes -----------------------------------------------------------------------------
     async def put_node(self, record: NodeRecord) -> None:
         """Insert or replace a node record."""
-        self._nodes.setdefault(record.run_id, {})[record.node_id] = _snapshot(record)
+        self._nodes.setdefault(record.run_id, {})[record.node_id] = _node_values(record)
 
     async def list_nodes(self, run_id: str) -> list[NodeRecord]:
         """The run's nodes in first-stored order."""
-        return [_snapshot(n) for n in self._nodes.get(run_id, {}).values()]
+        return [NodeRecord(*v) for v in self._nodes.get(run_id, {}).values()]
 
     # -- events ----------------------------------------------------------------------------
     async def append_event(self, event: Event) -> None:
