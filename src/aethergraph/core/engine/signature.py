@@ -36,6 +36,7 @@ class FunctionSignature:
     """The inputs, context parameter and output declaration of one decorated function."""
 
     __slots__ = (
+        "_declared_keys",
         "context_param",
         "defaults",
         "kind",
@@ -98,6 +99,7 @@ class FunctionSignature:
         self.required = tuple(required)
         self.defaults = defaults
         self.outputs: tuple[str, ...] | None = _check_outputs(kind, name, outputs)
+        self._declared_keys = frozenset(self.outputs or ())
 
     def bind(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
         """Map call arguments onto input names (without the context parameter)."""
@@ -141,7 +143,7 @@ class FunctionSignature:
         """
         declared = self.outputs
         if isinstance(result, dict):
-            if declared:
+            if declared and not self._declared_keys <= result.keys():
                 missing = [k for k in declared if k not in result]
                 if missing:
                     raise OutputContractError(

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, overload
 from aethergraph.core.engine.retry import RetryPolicy
 from aethergraph.core.engine.signature import FunctionSignature
 from aethergraph.core.engine.tool_node import call_tool_node
-from aethergraph.core.graph.tracing import current_builder
+from aethergraph.core.graph.tracing import _current as _builder_var
 from aethergraph.errors import GraphDefinitionError
 from aethergraph.services.runtime.base import _current_context
 
@@ -77,7 +77,7 @@ class Tool:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Declare a node (in a builder), run a child node (in a run), or call the function."""
-        builder = current_builder()
+        builder = BUILDER.get()  # current_builder(), inlined: this is every tool call's path
         if builder is not None:
             return self._declare(builder, args, kwargs)
         parent = _current_context.get()

@@ -28,9 +28,13 @@ from aethergraph.errors import GraphDefinitionError
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
-__all__ = ["GraphBuilder", "NodeHandle", "building", "current_builder"]
+__all__ = ["BUILDER", "GraphBuilder", "NodeHandle", "building", "current_builder"]
 
 _current: ContextVar[GraphBuilder | None] = ContextVar("aethergraph_graph_builder", default=None)
+
+
+BUILDER: ContextVar[GraphBuilder | None] = _current
+"""The variable behind ``current_builder()``, for hot paths that read it directly."""
 
 
 def current_builder() -> GraphBuilder | None:
