@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, overload
 from aethergraph.core.engine.retry import RetryPolicy
 from aethergraph.core.engine.signature import FunctionSignature
 from aethergraph.core.engine.tool_node import call_tool_node
-from aethergraph.core.graph.tracing import _current as _builder_var
+from aethergraph.core.graph.tracing import BUILDER
 from aethergraph.errors import GraphDefinitionError
 from aethergraph.services.runtime.base import _current_context
 
