@@ -332,3 +332,27 @@ async def test_a_replaced_service_that_was_started_is_still_closed(
     assert await uses_tracked() == {"name": "new"}
     await close_services()
     assert journal == ["start old", "start new", "close new", "close old"]
+
+
+async def test_a_failing_start_fails_only_the_runs_that_use_the_service(
+    register: Callable[[str, object], object], caplog: pytest.LogCaptureFixture
+) -> None:
+    class Broken(Service):
+        async def start(self) -> None:
+            raise OSError("license server down")
+
+    register("solver", Broken())
+
+    @graph_fn
+    async def unrelated() -> dict[str, int]:
+        return {"ok": 1}
+
+    @graph_fn
+    async def solves(*, context: NodeContext) -> None:
+        context.solver()
+
+    with caplog.at_level(logging.WARNING, logger="aethergraph"):
+        assert await run_async(unrelated) == {"ok": 1}
+    assert any("'solver'" in r.getMessage() for r in caplog.records)
+    with pytest.raises(ServiceError, match="license server down"):
+        await run_async(solves)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from aethergraph.errors import ServiceError
 from aethergraph.services.artifacts import Artifacts
 from aethergraph.services.channel import ChannelSession
 from aethergraph.services.kv import KV
@@ -107,11 +106,10 @@ def _accessor(name: str) -> Callable[..., Any]:
 
     def accessor(*args: Any, **kwargs: Any) -> Any:
         entry = resolve_service(name)
-        if entry.has_start and entry.started_loop is None:
-            raise ServiceError(
-                f"service {name!r} has a start() that has not run: it was registered after "
-                "this run began. Register services before starting the runs that use them."
-            )
+        if entry.has_start:
+            error = entry.unusable()
+            if error is not None:
+                raise error
         service = entry.service
         if args or kwargs:
             if not callable(service):

@@ -67,13 +67,32 @@ CONTEXT_FIELDS = frozenset(
 class _Entry:
     """One registered (or overriding) service and the loop it was last started on."""
 
-    __slots__ = ("has_start", "name", "service", "started_loop")
+    __slots__ = ("has_start", "name", "service", "start_error", "started_loop")
 
     def __init__(self, name: str, service: object) -> None:
         self.name = name
         self.service = service
         self.has_start = _hook(service, "start") is not None
         self.started_loop: asyncio.AbstractEventLoop | None = None
+        self.start_error: ServiceError | None = None
+        """Why the last start failed; raised to the runs that then use the service."""
+
+    def unusable(self) -> ServiceError | None:
+        """Why ``context.<name>()`` cannot hand out the service now, or ``None`` if it can."""
+        if self.start_error is not None:
+            cause = self.start_error.__cause__
+            return _chained(ServiceError(str(self.start_error)), cause)
+        if self.has_start and self.started_loop is None:
+            return ServiceError(
+                f"service {self.name!r} has a start() that has not run: it was registered after "
+                "this run began. Register services before starting the runs that use them."
+            )
+        return None
+
+
+def _chained(error: ServiceError, cause: BaseException | None) -> ServiceError:
+    error.__cause__ = cause
+    return error
 
 
 _registry: dict[str, _Entry] = {}
@@ -241,8 +260,9 @@ def services_started() -> bool:
 async def ensure_services_started() -> None:
     """Start, once per event loop, every service this task can reach that has a ``start()``.
 
-    Concurrent callers wait for the same start. A failing start raises ``ServiceError`` naming
-    the service and is tried again by the next caller.
+    Concurrent callers wait for the same start. A failing start is logged and kept on the
+    service: the runs that then call ``context.<name>()`` fail with a ``ServiceError`` naming it
+    (runs that never use it are unaffected), and the next run tries to start it again.
     """
     loop, state = _loop_state()
     overrides = _active_overrides()
@@ -251,10 +271,18 @@ async def ensure_services_started() -> None:
     # A service shadowed by an override in this task is not used here, so it is not started:
     # overriding a real client in a test must not make the test connect to the real thing.
     entries = [e for n, e in _registry.items() if n not in overrides] + list(overrides.values())
+    all_started = True
     for entry in entries:
         if entry.has_start and entry.started_loop is not loop:
-            await _start(entry, loop, state)
-    if not overrides:
+            try:
+                await _start(entry, loop, state)
+            except ServiceError as error:
+                entry.start_error = error
+                all_started = False
+                logger.warning("%s", error, extra={"service": entry.name})
+            else:
+                entry.start_error = None
+    if not overrides and all_started:
         state.checked = _generation
 
 
