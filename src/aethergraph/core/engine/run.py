@@ -78,19 +78,23 @@ _NO_OPTIONS = RunOptions({})
 
 _run_counter = itertools.count(1)
 _run_prefix = ""
-_run_prefix_pid = -1
+
+
+def _draw_run_prefix() -> None:
+    global _run_prefix
+    _run_prefix = f"run-{int(time.time() * 1000):011x}{os.urandom(4).hex()}-"
+
+
+_draw_run_prefix()
+os.register_at_fork(after_in_child=_draw_run_prefix)
 
 
 def new_run_id() -> str:
     """A unique run id: ``run-<process start ms><random>-<counter>``, sortable within a process.
 
-    The prefix is drawn once per process (again after a fork), so making an id costs a counter
-    step instead of a random draw.
+    The prefix is drawn once per process (and again in a forked child), so making an id costs
+    a counter step instead of a random draw.
     """
-    global _run_prefix, _run_prefix_pid
-    if _run_prefix_pid != os.getpid():
-        _run_prefix = f"run-{int(time.time() * 1000):011x}{os.urandom(4).hex()}-"
-        _run_prefix_pid = os.getpid()
     return f"{_run_prefix}{next(_run_counter):08x}"
 
 
@@ -112,7 +116,7 @@ async def run_async(
     options = RunOptions(opts) if opts else _NO_OPTIONS
     if inputs is None:
         inputs = {}
-    elif not isinstance(inputs, Mapping):
+    elif type(inputs) is not dict and not isinstance(inputs, Mapping):
         raise InputValidationError(
             f"inputs must be a mapping of input names to values, got {type(inputs).__name__}"
         )
