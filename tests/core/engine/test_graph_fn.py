@@ -580,3 +580,15 @@ async def test_the_workspace_option_keeps_the_run_in_that_workspace(tmp_path: Pa
     assert (await get_run_async("run-elsewhere", workspace=other)).outputs == {"sum": 2}
     assert [r.run_id for r in await list_runs_async(workspace=other)] == ["run-elsewhere"]
     assert await list_runs_async() == []
+
+
+async def test_a_timeout_error_the_graph_raises_itself_is_not_mistaken_for_the_run_timeout() -> (
+    None
+):
+    @graph_fn(name="raises_its_own_timeout")
+    async def raises_its_own_timeout() -> None:
+        raise TimeoutError
+
+    with pytest.raises(TimeoutError) as info:
+        await run_async(raises_its_own_timeout, timeout_s=30)
+    assert type(info.value) is TimeoutError

@@ -17,7 +17,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from aethergraph.core.engine.catalog import find_graph, register_graph
-from aethergraph.core.engine.failure import describe
 from aethergraph.core.engine.liveness import owner_alive, recover_interrupted
 from aethergraph.core.engine.run_state import RunState
 from aethergraph.core.engine.tool import Tool, declared_tools
@@ -29,7 +28,6 @@ from aethergraph.errors import (
     DependencyFailedError,
     GraphDefinitionError,
     InputValidationError,
-    NodeTimeoutError,
     OutputContractError,
     RunCancelledError,
 )
@@ -281,26 +279,21 @@ class _Scheduler:
         host = state.host
         host.live[state.run_id] = state
         state.task = asyncio.current_task()
+        timeout = asyncio.timeout(self.timeout_s)
         try:
             await ensure_services_started()
-            async with asyncio.timeout(self.timeout_s):
+            async with timeout:
                 await self._schedule()
             result = self._finish()
         except BaseException as exc:
-            raised = await self._record_failure(exc)
+            # Node failures carry their node's note already; nothing to add at the run level.
+            raised = await state.fail(exc, deadline=timeout, timeout_s=self.timeout_s)
             if raised is exc:
                 raise
             raise raised from (None if isinstance(exc, asyncio.CancelledError) else exc)
         finally:
             host.live.pop(state.run_id, None)
-        record = state.record
-        record.status = RunStatus.SUCCEEDED
-        record.outputs = result
-        record.finished_at = time.time()
-        await self.storage.put_run(record)
-        await self.storage.flush()
-        state.settle(result, None)
-        return result
+        return await state.succeed(result)
 
     async def _schedule(self) -> None:
         graph = self.graph
@@ -387,36 +380,6 @@ class _Scheduler:
             )
             raise first
         return self.graph.resolve_outputs(self.outputs, self.state.record.inputs)
-
-    async def _record_failure(self, exc: BaseException) -> BaseException:
-        state = self.state
-        record = state.record
-        raised = exc
-        if isinstance(exc, asyncio.CancelledError):
-            record.status = RunStatus.CANCELLED
-            task = state.task
-            if state.cancel_requested and task is not None and task.cancelling():
-                task.uncancel()
-                raised = RunCancelledError(
-                    f"run {state.run_id} of graph {state.graph_id!r} was cancelled"
-                )
-        elif isinstance(exc, TimeoutError) and not isinstance(exc, NodeTimeoutError):
-            record.status = RunStatus.FAILED
-            raised = NodeTimeoutError(
-                f"run {state.run_id} of graph {state.graph_id!r} ran past its "
-                f"timeout_s={self.timeout_s}"
-            )
-        else:
-            record.status = RunStatus.FAILED
-        record.error = describe(raised)
-        record.finished_at = time.time()
-        await asyncio.shield(self._store_final(record))
-        state.settle(None, raised)
-        return raised
-
-    async def _store_final(self, record: RunRecord) -> None:
-        await self.storage.put_run(record)
-        await self.storage.flush()
 
 
 def _check_json(node_id: str, tool: Tool, outputs: dict[str, Any]) -> None:

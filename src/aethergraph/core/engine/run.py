@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from aethergraph.core.engine.context import NodeContext
-from aethergraph.core.engine.failure import annotate, describe
 from aethergraph.core.engine.graph_fn import GraphFunction
 from aethergraph.core.engine.host import Host, get_host
 from aethergraph.core.engine.retry import RetryPolicy
@@ -21,8 +20,6 @@ from aethergraph.core.engine.tool import Tool
 from aethergraph.errors import (
     ConfigurationError,
     InputValidationError,
-    NodeTimeoutError,
-    RunCancelledError,
 )
 from aethergraph.services.runtime.base import _current_context
 from aethergraph.services.runtime.registry import ensure_services_started, services_started
@@ -198,68 +195,36 @@ async def _run_function(
     if options.max_concurrency is not None:
         state.limiter = asyncio.Semaphore(options.max_concurrency)
     state.retry = options.retry
-    timeout_s = options.timeout_s
     host.live[run_id] = state
     state.task = asyncio.current_task()
     ctx = NodeContext(state, ROOT_NODE)
     token = _current_context.set(ctx)
+    timeout = None
     try:
         if not services_started():
             await ensure_services_started()
         kwargs = dict(inputs)
         if target.sig.context_param is not None:
             kwargs[target.sig.context_param] = ctx
-        if timeout_s is None:
+        if options.timeout_s is None:
             result = target.fn(**kwargs)
             if target.is_async:
                 result = await result
         else:
-            async with asyncio.timeout(timeout_s):
+            timeout = asyncio.timeout(options.timeout_s)
+            async with timeout:
                 result = target.fn(**kwargs)
                 if target.is_async:
                     result = await result
-        outputs = target.sig.to_outputs(result, state.run_id)
+        outputs = target.sig.to_outputs(result, run_id)
     except BaseException as exc:
-        raised = await _record_failure(state, exc, timeout_s)
+        raised = await state.fail(
+            exc, deadline=timeout, timeout_s=options.timeout_s, node_id=ROOT_NODE
+        )
         if raised is exc:
             raise
         raise raised from (None if isinstance(exc, asyncio.CancelledError) else exc)
     finally:
         _current_context.reset(token)
-        host.live.pop(state.run_id, None)
-    record.status = RunStatus.SUCCEEDED
-    record.outputs = outputs
-    record.finished_at = time.time()
-    await state.storage.put_run(record)
-    await state.storage.flush()
-    return outputs
-
-
-async def _record_failure(
-    state: RunState, exc: BaseException, timeout_s: float | None
-) -> BaseException:
-    """Record why the run ended and return the exception the caller should see."""
-    record = state.record
-    task = state.task
-    raised = exc
-    if isinstance(exc, asyncio.CancelledError):
-        record.status = RunStatus.CANCELLED
-        if state.cancel_requested and task is not None and task.cancelling():
-            # cancel_run() cancelled this run, not the caller: the caller gets an error to handle.
-            task.uncancel()
-            raised = RunCancelledError(
-                f"run {state.run_id} of graph {state.graph_id!r} was cancelled"
-            )
-    elif isinstance(exc, TimeoutError) and timeout_s is not None and not exc.args:
-        record.status = RunStatus.FAILED
-        raised = NodeTimeoutError(
-            f"run {state.run_id} of graph {state.graph_id!r} ran past its timeout_s={timeout_s}"
-        )
-    else:
-        record.status = RunStatus.FAILED
-        annotate(exc, state.run_id, state.graph_id, ROOT_NODE)
-    record.error = describe(raised)
-    record.finished_at = time.time()
-    await state.storage.put_run(record)
-    await state.storage.flush()
-    return raised
+        host.live.pop(run_id, None)
+    return await state.succeed(outputs)

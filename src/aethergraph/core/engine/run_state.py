@@ -11,7 +11,8 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
-from aethergraph.errors import ChannelError, NodeTimeoutError
+from aethergraph.core.engine.failure import annotate, describe
+from aethergraph.errors import ChannelError, NodeTimeoutError, RunCancelledError
 from aethergraph.services.console import choice_from_answer
 from aethergraph.storage.records import RunRecord, RunStatus, WaitRecord, WaitStatus
 
@@ -269,6 +270,57 @@ class RunState:
         finally:
             reader.cancel()
 
-    def finish_times(self) -> None:
-        """Stamp the record's finish time."""
-        self.record.finished_at = time.time()
+    async def succeed(self, outputs: dict[str, Any]) -> dict[str, Any]:
+        """Record the run's outputs durably, then tell whoever awaits ``outcome()``."""
+        record = self.record
+        record.status = RunStatus.SUCCEEDED
+        record.outputs = outputs
+        record.finished_at = time.time()
+        await self.storage.put_run(record)
+        await self.storage.flush()
+        self.settle(outputs, None)
+        return outputs
+
+    async def fail(
+        self,
+        exc: BaseException,
+        *,
+        deadline: asyncio.Timeout | None = None,
+        timeout_s: float | None = None,
+        node_id: str | None = None,
+    ) -> BaseException:
+        """Record why the run ended; return the exception the caller should see.
+
+        A cancellation by ``cancel_run`` becomes ``RunCancelledError`` (and the task is
+        uncancelled: the run was cancelled, not its caller); the run's own ``deadline`` expiring
+        becomes ``NodeTimeoutError``; anything else is the user's exception, unchanged, with a
+        note naming ``node_id`` when given.
+        """
+        record = self.record
+        raised = exc
+        if isinstance(exc, asyncio.CancelledError):
+            record.status = RunStatus.CANCELLED
+            task = self.task
+            if self.cancel_requested and task is not None and task.cancelling():
+                task.uncancel()
+                raised = RunCancelledError(
+                    f"run {self.run_id} of graph {self.graph_id!r} was cancelled"
+                )
+        elif deadline is not None and deadline.expired():
+            record.status = RunStatus.FAILED
+            raised = NodeTimeoutError(
+                f"run {self.run_id} of graph {self.graph_id!r} ran past its timeout_s={timeout_s}"
+            )
+        else:
+            record.status = RunStatus.FAILED
+            if node_id is not None:
+                annotate(exc, self.run_id, self.graph_id, node_id)
+        record.error = describe(raised)
+        record.finished_at = time.time()
+        await asyncio.shield(self._store_final())
+        self.settle(None, raised)
+        return raised
+
+    async def _store_final(self) -> None:
+        await self.storage.put_run(self.record)
+        await self.storage.flush()
