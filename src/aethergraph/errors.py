@@ -13,6 +13,7 @@ service ``AttributeError``, so callers can catch either the AetherGraph class or
     │   ├── OutputContractError                a declared output is missing
     │   ├── NodeTimeoutError (+ TimeoutError)  a node or a wait ran past its timeout
     │   ├── RunCancelledError                  the run was cancelled
+    │   ├── RunWaitingError                    the run stopped here to wait for an answer
     │   ├── GraphNotFoundError                 a stored run names a graph nobody imported
     │   └── DependencyFailedError              a node was skipped because a dependency failed
     ├── ChannelError (RuntimeError)            a channel could not deliver or obtain an answer
@@ -39,6 +40,7 @@ __all__ = [
     "RunCancelledError",
     "RunError",
     "RunNotFoundError",
+    "RunWaitingError",
     "ServerError",
     "ServiceError",
     "ServiceNotFoundError",
@@ -84,6 +86,10 @@ class NodeTimeoutError(RunError, TimeoutError):
 
 class RunCancelledError(RunError):
     """The run was cancelled with ``cancel_run``."""
+
+
+class RunWaitingError(RunError):
+    """The run waits for an answer and was left waiting in the workspace; ``reply()`` resumes it."""
 
 
 class GraphNotFoundError(RunError):

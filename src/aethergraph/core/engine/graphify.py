@@ -187,7 +187,13 @@ async def run_task_graph(
 
 
 async def _continue(
-    host: Host, definition: _Definition, storage: Storage, prior: RunRecord, options: RunOptions
+    host: Host,
+    definition: _Definition,
+    storage: Storage,
+    prior: RunRecord,
+    options: RunOptions,
+    *,
+    suspend_on_wait: bool = False,
 ) -> dict[str, Any]:
     if prior.graph_id != definition.graph.name:
         raise ConfigurationError(
@@ -212,7 +218,9 @@ async def _continue(
     prior.finished_at = None
     await storage.put_run(prior)
     await storage.flush()
-    return await _Scheduler(host, definition, storage, prior, options).run()
+    scheduler = _Scheduler(host, definition, storage, prior, options)
+    scheduler.state.suspend_on_wait = suspend_on_wait
+    return await scheduler.run()
 
 
 async def resume_with_reply(
@@ -245,7 +253,7 @@ async def resume_with_reply(
     options = RunOptions({"run_id": record.run_id})
     # The run's record says how it ended; the replier gets the record either way.
     with contextlib.suppress(Exception):
-        await _continue(host, _definition(graph), storage, record, options)
+        await _continue(host, _definition(graph), storage, record, options, suspend_on_wait=True)
     final = await storage.get_run(record.run_id)
     assert final is not None
     return final

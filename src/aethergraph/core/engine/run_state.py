@@ -12,7 +12,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from aethergraph.core.engine.failure import annotate, describe
-from aethergraph.errors import ChannelError, NodeTimeoutError, RunCancelledError
+from aethergraph.errors import ChannelError, NodeTimeoutError, RunCancelledError, RunWaitingError
 from aethergraph.services.console import choice_from_answer
 from aethergraph.storage.records import RunRecord, RunStatus, WaitRecord, WaitStatus
 
@@ -97,6 +97,8 @@ class RunState:
         "run_id",
         "session_id",
         "storage",
+        "suspend_on_wait",
+        "suspend_requested",
         "task",
     )
 
@@ -112,6 +114,9 @@ class RunState:
         self.parent_run_id = record.parent_run_id
         self.durable = durable
         self.cancel_requested = False
+        # Leave the run ``waiting`` in the workspace at its next wait instead of hosting it.
+        self.suspend_on_wait = False
+        self.suspend_requested = False
         self.task: asyncio.Task[Any] | None = None
         self.open_waits: dict[str, OpenWait] = {}
         self.limiter: asyncio.Semaphore | None = None
@@ -199,6 +204,10 @@ class RunState:
             await self.set_status(RunStatus.WAITING)
             if is_new:
                 await announce(record)
+            if self.suspend_on_wait and self.task is not None:
+                # The wait is durable and announced: stop hosting the run; it stays waiting.
+                self.suspend_requested = True
+                self.task.cancel()
             async with asyncio.timeout(timeout_s):
                 payload = await self._first_answer(opened, local)
         except TimeoutError:
@@ -298,9 +307,19 @@ class RunState:
         """
         record = self.record
         raised = exc
+        task = self.task
+        if isinstance(exc, asyncio.CancelledError) and self.suspend_requested and task is not None:
+            task.uncancel()
+            record.status = RunStatus.WAITING
+            raised = RunWaitingError(
+                f"run {self.run_id} of graph {self.graph_id!r} waits for an answer; "
+                "reply to it with aethergraph.runtime.reply(run_id, ...)"
+            )
+            await asyncio.shield(self._store_final())
+            self.settle(None, raised)
+            return raised
         if isinstance(exc, asyncio.CancelledError):
             record.status = RunStatus.CANCELLED
-            task = self.task
             if self.cancel_requested and task is not None and task.cancelling():
                 task.uncancel()
                 raised = RunCancelledError(

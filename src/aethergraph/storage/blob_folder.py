@@ -1,0 +1,123 @@
+"""A content-addressed blob folder: each blob a file named by its sha256, staged before it appears.
+
+Layout under a workspace folder::
+
+    artifacts/sha256/ab/ab...  blobs, named by their sha256 (first two hex digits, then all 64)
+    tmp/                       staging files, renamed into place when complete
+
+A blob is written to ``tmp``, synced, then renamed into place: a reader never sees half a blob.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import hashlib
+import io
+import os
+import re
+import uuid
+from pathlib import Path
+from typing import BinaryIO
+
+__all__ = ["BlobFolder"]
+
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+_CHUNK = 1 << 20
+
+
+class BlobFolder:
+    """The blobs of one workspace folder, kept by their sha256 digest."""
+
+    def __init__(self, root: Path) -> None:
+        self._blobs = root / "artifacts" / "sha256"
+        self._tmp = root / "tmp"
+        self._blobs.mkdir(parents=True, exist_ok=True)
+        self._tmp.mkdir(exist_ok=True)
+
+    def _blob_path(self, sha256: str) -> Path:
+        # The digest becomes a path: only a well-formed one may, so it cannot leave the folder.
+        if not isinstance(sha256, str) or not _DIGEST.fullmatch(sha256):
+            raise ValueError(
+                f"{sha256!r} is not a sha256 digest; expected 64 lowercase hex characters"
+            )
+        return self._blobs / sha256[:2] / sha256
+
+    def _publish(self, staged: Path, sha256: str) -> None:
+        """Rename a complete staged file into place as the blob ``sha256``."""
+        final = self._blob_path(sha256)
+        final.parent.mkdir(exist_ok=True)
+        os.replace(staged, final)
+
+    def _stage(self, source: BinaryIO) -> str:
+        """Copy ``source`` to a staging file, fsync it and publish it under its digest."""
+        staged = self.staging_path(".blob")
+        digest = hashlib.sha256()
+        try:
+            with open(staged, "xb") as out:
+                while chunk := source.read(_CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            sha = digest.hexdigest()
+            self._publish(staged, sha)
+        finally:
+            staged.unlink(missing_ok=True)
+        return sha
+
+    def _put_bytes(self, data: bytes) -> str:
+        sha = hashlib.sha256(data).hexdigest()
+        if not self._blob_path(sha).exists():
+            self._stage(io.BytesIO(data))
+        return sha
+
+    def _put_file(self, path: Path, move: bool) -> str:
+        with open(path, "rb") as src:
+            if not move:
+                return self._stage(src)
+            sha = hashlib.file_digest(src, "sha256").hexdigest()
+            if os.name == "posix":  # Windows cannot fsync a read-only handle.
+                os.fsync(src.fileno())
+        final = self._blob_path(sha)
+        if final.exists():
+            if path.resolve() != final.resolve():  # moving a blob onto itself must keep it
+                path.unlink()
+            return sha
+        try:
+            self._publish(path, sha)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            with open(path, "rb") as src:  # another filesystem: copy, then remove the source
+                self._stage(src)
+            path.unlink()
+        return sha
+
+    async def put_bytes(self, data: bytes) -> str:
+        """Keep bytes under their sha256."""
+        return await asyncio.to_thread(self._put_bytes, bytes(data))
+
+    async def put_file(self, path: Path, *, move: bool = False) -> str:
+        """Keep a file's content under its sha256; ``move`` renames the file into place."""
+        return await asyncio.to_thread(self._put_file, Path(path), move)
+
+    async def read_bytes(self, sha256: str) -> bytes:
+        """The bytes under a digest."""
+        path = self._blob_path(sha256)
+        try:
+            return await asyncio.to_thread(path.read_bytes)
+        except FileNotFoundError:
+            raise KeyError(sha256) from None
+
+    async def local_path(self, sha256: str) -> Path:
+        """The blob's own file in the workspace."""
+        path = self._blob_path(sha256)
+        if not path.is_file():
+            raise KeyError(sha256)
+        return path
+
+    def staging_path(self, suffix: str = "") -> Path:
+        """A fresh path in the workspace's ``tmp`` folder."""
+        self._tmp.mkdir(exist_ok=True)
+        return self._tmp / f"{uuid.uuid4().hex}{suffix}"
