@@ -18,9 +18,11 @@ from collections import deque
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from aethergraph.core.engine.history import list_waits_async
 from aethergraph.core.engine.host import get_host
 from aethergraph.core.engine.run import new_run_id, run_async
 from aethergraph.core.engine.runs import cancel_run_async, reply_async
+from aethergraph.errors import RunWaitingError
 from aethergraph.services.channel import Message, _adapters, register_channel
 from aethergraph.services.runtime.registry import override_context_service
 from aethergraph.storage.memory import MemoryStorage
@@ -76,9 +78,13 @@ class RunHandle:
                 if opened is not None:
                     return opened.record
                 if self._task.done():
-                    raise RuntimeError(f"run {self.run_id} ended without waiting") from (
-                        self._task.exception()
-                    )
+                    error = self._task.exception()
+                    if isinstance(error, RunWaitingError):
+                        # The run was left waiting in the workspace; its wait is stored there.
+                        stored = await list_waits_async(run_id=self.run_id, status="open")
+                        if stored:
+                            return stored[0]
+                    raise RuntimeError(f"run {self.run_id} ended without waiting") from error
                 await asyncio.sleep(0.005)
 
     async def reply(self, *, text: str | None = None, choice: str | None = None) -> None:

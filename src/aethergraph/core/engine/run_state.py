@@ -266,6 +266,11 @@ class RunState:
                 text = reader.result()
             except EOFError as exc:
                 if self.durable:
+                    if self.host.owner_loop is None and self.task is not None:
+                        # Nobody in this process can answer (no input, no server): leave the
+                        # run waiting in the workspace for a reply from elsewhere.
+                        self.suspend_requested = True
+                        self.task.cancel()
                     return await opened.future
                 raise ChannelError(
                     f"{opened.record.kind} {opened.record.prompt!r} in run {self.run_id}, node "

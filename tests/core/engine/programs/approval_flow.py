@@ -30,7 +30,8 @@ from typing import Any
 
 from aethergraph import graphify, run, tool
 from aethergraph.core.engine.host import get_host
-from aethergraph.runtime import RunRecord, get_run, reply
+from aethergraph.errors import RunWaitingError
+from aethergraph.runtime import RunRecord, get_run, get_run_async, reply
 from aethergraph.testing import start_run
 from aethergraph.tools import ask_approval
 
@@ -82,9 +83,15 @@ async def start(run_id: str, channel: str) -> None:
     handle = await start_run(FLOWS[channel], {"item": "box"}, run_id=run_id)
     wait = await handle.next_wait()
     if channel == "console":
-        # Standard input is at its end: the run must keep waiting, not fail.
-        await asyncio.sleep(0.3)
-        assert not handle._task.done(), "the run ended although nobody answered"
+        # Standard input is at its end and no server runs: nobody here can answer, so the run
+        # is left waiting in the workspace (not failed) and run_async says so.
+        try:
+            await handle.result(timeout_s=5)
+        except RunWaitingError:
+            pass
+        else:
+            raise AssertionError("the run ended although nobody answered")
+        assert (await get_run_async(run_id)).status == "waiting"
     emit("WAITING", {"run_id": handle.run_id, "prompt": wait.prompt, "options": wait.options})
     os._exit(0)
 
