@@ -254,7 +254,13 @@ def _loop_state() -> tuple[asyncio.AbstractEventLoop, _LoopServices]:
 
 def services_started() -> bool:
     """Whether every service this task can reach is already started on this loop (fast path)."""
-    return _loop_state()[1].checked == _generation and _overrides.get() is None
+    cached_loop, cached = _last
+    return (
+        cached is not None
+        and cached.checked == _generation
+        and cached_loop is asyncio.get_running_loop()
+        and _overrides.get() is None
+    )
 
 
 async def ensure_services_started() -> None:
