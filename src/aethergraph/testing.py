@@ -55,6 +55,7 @@ def memory_runtime() -> Iterator[MemoryStorage]:
         yield storage
     finally:
         host.restore(saved)
+        storage.discard_files()
 
 
 class RunHandle:

@@ -85,6 +85,10 @@ class MemoryStorage:
 
     async def close(self) -> None:
         """Remove the temporary folder used for local files."""
+        self.discard_files()
+
+    def discard_files(self) -> None:
+        """Remove the temporary folder used for local files (``close`` without a loop)."""
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
