@@ -495,3 +495,27 @@ async def test_put_file_move_across_filesystems_copies_then_removes(
         assert listing(tmp_path / "tmp") == []
     finally:
         await storage.close()
+
+
+async def test_a_version_2_workspace_gains_the_graph_digest_column_when_opened(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "ws"
+    store = SQLiteStorage(folder)
+    await store.put_run(RunRecord("run-old", "g", RunStatus.SUCCEEDED, created_at=1.0))
+    await store.close()
+    conn = sqlite3.connect(folder / "aethergraph.db")
+    conn.execute("ALTER TABLE runs DROP COLUMN graph_digest")
+    conn.execute("PRAGMA user_version = 2")
+    conn.commit()
+    conn.close()
+
+    reopened = SQLiteStorage(folder)
+    old = await reopened.get_run("run-old")
+    assert old is not None
+    assert old.graph_digest is None
+    await reopened.put_run(RunRecord("run-new", "g", RunStatus.RUNNING, graph_digest="abc"))
+    new = await reopened.get_run("run-new")
+    assert new is not None
+    assert new.graph_digest == "abc"
+    await reopened.close()

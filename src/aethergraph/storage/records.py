@@ -141,6 +141,8 @@ class RunRecord:
     session_id: str | None = None
     owner: str | None = None
     """Which process runs it (``host:pid:boot``); a dead owner means the run was interrupted."""
+    graph_digest: str | None = None
+    """A digest of the task graph's structure, so a resume can tell that the graph changed."""
 
     def to_json(self) -> dict[str, Any]:
         """The record as a JSON-ready dict."""

@@ -117,6 +117,7 @@ def run_row(r: RunRecord, seq: int) -> tuple[Any, ...]:
             r.started_at,
             r.finished_at,
             r.owner,
+            r.graph_digest,
             seq,
         )
     return (
@@ -133,6 +134,7 @@ def run_row(r: RunRecord, seq: int) -> tuple[Any, ...]:
         r.parent_run_id,
         r.session_id,
         r.owner,
+        r.graph_digest,
         seq,
     )
 
@@ -153,6 +155,7 @@ def run_record(row: Any) -> RunRecord:
         row[10],
         row[11],
         row[12],
+        row[13],
     )
 
 

@@ -50,7 +50,7 @@ __all__ = [
     "upserts",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 RUN_COLUMNS = (
     "run_id",
@@ -66,7 +66,9 @@ RUN_COLUMNS = (
     "parent_run_id",
     "session_id",
     "owner",
+    "graph_digest",
 )
+_RUN_COLUMNS_V1 = RUN_COLUMNS[:-1]  # version 3 added graph_digest
 NODE_COLUMNS = (
     "run_id",
     "node_id",
@@ -141,7 +143,7 @@ _RUNS_TABLE = """CREATE TABLE IF NOT EXISTS runs (
         run_id TEXT NOT NULL PRIMARY KEY, seq INTEGER NOT NULL, graph_id TEXT NOT NULL,
         status TEXT NOT NULL, kind TEXT NOT NULL, inputs TEXT NOT NULL, outputs TEXT, error TEXT,
         created_at REAL NOT NULL, started_at REAL, finished_at REAL, parent_run_id TEXT,
-        session_id TEXT, owner TEXT) WITHOUT ROWID"""
+        session_id TEXT, owner TEXT, graph_digest TEXT) WITHOUT ROWID"""
 # Lists are newest first: each index ends with (created_at, seq). ``runs_created_at`` serves every
 # listing, filtering by graph_id or by a status that is over included: such a list reads runs
 # newest first until it has a page of matches. Runs that are over (nearly all) cost the partial
@@ -202,8 +204,8 @@ DDL = (
 _RUNS_FROM_V1 = (
     "ALTER TABLE runs RENAME TO runs_v1",
     _RUNS_TABLE,
-    f"INSERT INTO runs (seq, {', '.join(RUN_COLUMNS)}) "
-    f"SELECT seq, {', '.join(RUN_COLUMNS)} FROM runs_v1",
+    f"INSERT INTO runs (seq, {', '.join(_RUN_COLUMNS_V1)}) "
+    f"SELECT seq, {', '.join(_RUN_COLUMNS_V1)} FROM runs_v1",
     "DROP TABLE runs_v1",  # and its indexes, whose names the new ones take
     *_RUNS_INDEXES,
 )
@@ -224,6 +226,8 @@ def migrate(conn: sqlite3.Connection, path: Path) -> None:
         if version == 1:
             for statement in _RUNS_FROM_V1:
                 conn.execute(statement)
+        elif version == 2:
+            conn.execute("ALTER TABLE runs ADD COLUMN graph_digest TEXT")
         for statement in DDL:
             conn.execute(statement)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

@@ -197,3 +197,43 @@ def test_a_chain_killed_mid_run_resumes_in_a_new_process_without_redoing_nodes(
     assert record.status is RunStatus.SUCCEEDED
     assert record.outputs is not None
     assert record.outputs["trail"] == list(range(1, 21))
+
+
+def test_resuming_a_run_after_its_graph_was_rewired_is_refused(tmp_path: Path) -> None:
+    from aethergraph import run
+    from aethergraph.runtime import configure
+
+    calls = {"fail": True}
+
+    @tool(outputs=["y"], name="step_a")
+    def step_a(x: int) -> int:
+        if calls["fail"]:
+            raise RuntimeError("first attempt fails")
+        return x + 1
+
+    @tool(outputs=["y"], name="step_b")
+    def step_b(x: int) -> int:
+        return x * 10
+
+    def build(rewired: bool) -> Any:
+        @graphify(name="rewired_graph", inputs=["x"])
+        def graph(x):  # type: ignore[no-untyped-def]
+            first = step_b(x) if rewired else step_a(x)
+            return {"y": first.y}
+
+        return graph
+
+    saved = get_host().snapshot()
+    configure(workspace=tmp_path / "ws")
+    try:
+        original = build(rewired=False)
+        with pytest.raises(RuntimeError, match="first attempt fails"):
+            run(original, {"x": 1}, run_id="run-rewired")
+        calls["fail"] = False
+        changed = build(rewired=True)
+        with pytest.raises(ConfigurationError, match="has changed since run run-rewired"):
+            run(changed, {"x": 1}, run_id="run-rewired")
+        # The code it started with (tool bodies may change) still resumes it.
+        assert run(build(rewired=False), {"x": 1}, run_id="run-rewired") == {"y": 2}
+    finally:
+        get_host().restore(saved)

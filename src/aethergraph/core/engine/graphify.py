@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import time
 from collections import deque
@@ -43,13 +44,15 @@ __all__ = ["graphify", "resume_with_reply", "run_task_graph", "task_graph_of"]
 
 
 class _Definition:
-    """A traced graph and the tool objects its nodes name."""
+    """A traced graph, the tool objects its nodes name, and a digest of its structure."""
 
-    __slots__ = ("graph", "tools")
+    __slots__ = ("digest", "graph", "tools")
 
     def __init__(self, graph: TaskGraph, tools: dict[str, Tool]) -> None:
         self.graph = graph
         self.tools = tools
+        spec = json.dumps(graph.to_json(), sort_keys=True, separators=(",", ":"))
+        self.digest = hashlib.sha256(spec.encode()).hexdigest()[:16]
 
 
 _definitions: dict[int, _Definition] = {}
@@ -180,6 +183,7 @@ async def run_task_graph(
         started_at=now,
         session_id=options.session_id,
         owner=host.owner_id,
+        graph_digest=definition.digest,
     )
     await storage.put_run(record)
     await storage.flush()
@@ -202,6 +206,12 @@ async def _continue(
         )
     if prior.status is RunStatus.SUCCEEDED:
         return prior.outputs or {}
+    if prior.graph_digest is not None and prior.graph_digest != definition.digest:
+        raise ConfigurationError(
+            f"graph {definition.graph.name!r} has changed since run {prior.run_id} started (its "
+            "nodes or wiring differ), so its checkpoints no longer match; resume it with the "
+            "code it started with, or start a new run. Changing what a tool does inside is fine."
+        )
     if prior.status is RunStatus.CANCELLED:
         raise RunCancelledError(f"run {prior.run_id} was cancelled; start a new run instead")
     live = host.live.get(prior.run_id)
