@@ -212,11 +212,6 @@ def resolve_service(name: str) -> _Entry:
     return entry
 
 
-def is_service_name(name: str) -> bool:
-    """Whether ``name`` resolves to a service in this task."""
-    return name in _registry or name in _active_overrides()
-
-
 # -- lifecycle ---------------------------------------------------------------------------------
 
 
