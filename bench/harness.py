@@ -7,6 +7,7 @@ import json
 import os
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,26 @@ def timed_async(make: Callable[[], Awaitable[None]], *, ops: int, repeats: int =
         return [await once() for _ in range(repeats)]
 
     return statistics.median(asyncio.run(all_runs()))
+
+
+def in_memory_and_workspace(
+    make: Callable[[], Awaitable[None]], *, ops: int
+) -> tuple[float, float]:
+    """Seconds per operation with in-memory storage, then with a fresh SQLite workspace."""
+    from aethergraph.core.engine.host import get_host
+    from aethergraph.testing import memory_runtime
+
+    with memory_runtime():
+        memory = timed_async(make, ops=ops)
+    host = get_host()
+    saved = host.snapshot()
+    with tempfile.TemporaryDirectory() as folder:
+        host.configure(workspace=folder)
+        try:
+            workspace = timed_async(make, ops=ops)
+        finally:
+            host.restore(saved)
+    return memory, workspace
 
 
 def report(name: str, rows: list[dict[str, Any]]) -> None:

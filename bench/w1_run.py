@@ -5,13 +5,9 @@ Ratio: against awaiting the same plain async function directly.
 
 from __future__ import annotations
 
-import tempfile
-
-from harness import report, timed_async
+from harness import in_memory_and_workspace, report, timed_async
 
 from aethergraph import graph_fn, run_async
-from aethergraph.core.engine.host import get_host
-from aethergraph.testing import memory_runtime
 
 N = 5_000
 
@@ -37,14 +33,7 @@ async def loop_runs() -> None:
 
 def main() -> None:
     raw = timed_async(loop_plain, ops=N)
-    with memory_runtime():
-        mem = timed_async(loop_runs, ops=N)
-    host = get_host()
-    saved = host.snapshot()
-    with tempfile.TemporaryDirectory() as ws:
-        host.configure(workspace=ws)
-        disk = timed_async(loop_runs, ops=N)
-        host.restore(saved)
+    mem, disk = in_memory_and_workspace(loop_runs, ops=N)
     rows = [
         {"case": "raw asyncio await", "us_per_op": raw * 1e6, "ratio": 1.0},
         {"case": "run_async, memory", "us_per_op": mem * 1e6, "ratio": mem / raw},

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import functools
 import inspect
 from typing import TYPE_CHECKING, Any, overload
 
 from aethergraph.core.engine.catalog import register_graph
-from aethergraph.core.engine.signature import FunctionSignature
-from aethergraph.errors import GraphDefinitionError
+from aethergraph.core.engine.signature import DeclaredFunction
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Sequence
@@ -16,7 +14,7 @@ if TYPE_CHECKING:
 __all__ = ["GraphFunction", "graph_fn"]
 
 
-class GraphFunction:
+class GraphFunction(DeclaredFunction):
     """A function declared with ``@graph_fn``. Awaiting a call runs it; inside a run, as a child."""
 
     def __init__(
@@ -29,17 +27,10 @@ class GraphFunction:
         version: str = "0.1.0",
         description: str | None = None,
     ) -> None:
-        if not callable(fn):
-            raise GraphDefinitionError(f"@graph_fn decorates a function, got {fn!r}")
-        self.fn = fn
-        self.name = name or fn.__name__
-        self.version = version
-        self.description = description if description is not None else inspect.getdoc(fn)
-        self.is_async = inspect.iscoroutinefunction(fn)
-        self.sig = FunctionSignature(
-            fn, kind="graph_fn", name=self.name, inputs=inputs, outputs=outputs
+        super().__init__(
+            fn, kind="graph_fn", name=name, inputs=inputs, outputs=outputs, version=version
         )
-        functools.update_wrapper(self, fn)
+        self.description = description if description is not None else inspect.getdoc(fn)
         register_graph(self.name, self)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Coroutine[Any, Any, dict[str, Any]]:

@@ -8,15 +8,16 @@ contract of SPEC §2).
 from __future__ import annotations
 
 import difflib
+import functools
 import inspect
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from aethergraph.errors import GraphDefinitionError, InputValidationError, OutputContractError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
-__all__ = ["FunctionSignature"]
+__all__ = ["DeclaredFunction", "FunctionSignature"]
 
 _CONTEXT_TYPE_NAMES = ("NodeContext",)
 
@@ -181,3 +182,26 @@ def _check_outputs(kind: str, name: str, outputs: Sequence[str] | None) -> tuple
     if dupes:
         raise GraphDefinitionError(f"{kind} {name!r} declares output {sorted(dupes)} twice")
     return names
+
+
+class DeclaredFunction:
+    """What ``@graph_fn`` and ``@tool`` share: the function, its name and version, its signature."""
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        *,
+        kind: str,
+        name: str | None,
+        inputs: Sequence[str] | None,
+        outputs: Sequence[str] | None,
+        version: str,
+    ) -> None:
+        if not callable(fn):
+            raise GraphDefinitionError(f"@{kind} decorates a function, got {fn!r}")
+        self.fn = fn
+        self.name: str = name or fn.__name__
+        self.version = version
+        self.is_async = inspect.iscoroutinefunction(fn)
+        self.sig = FunctionSignature(fn, kind=kind, name=self.name, inputs=inputs, outputs=outputs)
+        functools.update_wrapper(cast("Any", self), fn)  # name, doc and module of the function

@@ -7,14 +7,12 @@ the run (await it); anywhere else it is the plain function.
 
 from __future__ import annotations
 
-import functools
-import inspect
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, overload
 
 from aethergraph.core.engine.retry import RetryPolicy
-from aethergraph.core.engine.signature import FunctionSignature
+from aethergraph.core.engine.signature import DeclaredFunction
 from aethergraph.core.engine.tool_node import call_tool_node
 from aethergraph.core.graph.tracing import BUILDER
 from aethergraph.errors import GraphDefinitionError
@@ -41,7 +39,7 @@ def declared_tools(into: dict[str, Tool]) -> Iterator[dict[str, Tool]]:
         _declared.reset(token)
 
 
-class Tool:
+class Tool(DeclaredFunction):
     """A function declared with ``@tool``."""
 
     def __init__(
@@ -55,20 +53,13 @@ class Tool:
         timeout_s: float | None = None,
         retry: RetryPolicy | int | None = None,
     ) -> None:
-        if not callable(fn):
-            raise GraphDefinitionError(f"@tool decorates a function, got {fn!r}")
+        super().__init__(
+            fn, kind="tool", name=name, inputs=inputs, outputs=outputs, version=version
+        )
         if timeout_s is not None and timeout_s <= 0:
             raise GraphDefinitionError(f"tool timeout_s must be > 0, got {timeout_s!r}")
         self.timeout_s = timeout_s
         self.retry = RetryPolicy.coerce(retry)
-        self.fn = fn
-        self.name = name or fn.__name__
-        self.version = version
-        self.is_async = inspect.iscoroutinefunction(fn)
-        self.sig = FunctionSignature(
-            fn, kind="tool", name=self.name, inputs=inputs, outputs=outputs
-        )
-        functools.update_wrapper(self, fn)
 
     @property
     def outputs(self) -> tuple[str, ...] | None:
