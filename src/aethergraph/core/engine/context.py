@@ -13,7 +13,7 @@ from aethergraph.services.channel import ChannelSession
 from aethergraph.services.kv import KV
 from aethergraph.services.logger import RunLogger
 from aethergraph.services.memory import Memory
-from aethergraph.services.runtime.registry import resolve_service
+from aethergraph.services.runtime.registry import resolve_service, service_accessor
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -87,40 +87,5 @@ class NodeContext:
         if name.startswith("_"):
             raise AttributeError(name)
         resolve_service(name)  # raises ServiceNotFoundError (an AttributeError) with suggestions
-        accessor = self.__dict__[name] = _accessor(name)
+        accessor = self.__dict__[name] = service_accessor(name)
         return accessor
-
-
-_accessors: dict[str, Callable[..., Any]] = {}
-
-
-def _accessor(name: str) -> Callable[..., Any]:
-    """``context.<name>``: calling it returns the service, or forwards arguments to __call__.
-
-    A plain closure per name (not an object with ``__call__``): it is on every service call's
-    path, so it resolves overrides and the registry inline.
-    """
-    found = _accessors.get(name)
-    if found is not None:
-        return found
-
-    def accessor(*args: Any, **kwargs: Any) -> Any:
-        entry = resolve_service(name)
-        if entry.has_start:
-            error = entry.unusable()
-            if error is not None:
-                raise error
-        service = entry.service
-        if args or kwargs:
-            if not callable(service):
-                raise TypeError(
-                    f"context.{name}(...) was called with arguments, but service {name!r} "
-                    f"({type(service).__name__}) is not callable; call context.{name}() to get "
-                    "it, or define __call__ on it"
-                )
-            return service(*args, **kwargs)
-        return service
-
-    accessor.__name__ = accessor.__qualname__ = name
-    _accessors[name] = accessor
-    return accessor

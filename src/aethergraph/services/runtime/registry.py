@@ -21,7 +21,7 @@ from aethergraph.errors import ConfigurationError, ServiceError, ServiceNotFound
 from aethergraph.services.runtime.base import Service
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Callable, Iterator, Mapping
 
 __all__ = [
     "BUILTIN_ACCESSORS",
@@ -34,6 +34,7 @@ __all__ = [
     "override_context_service",
     "register_context_service",
     "resolve_service",
+    "service_accessor",
     "service_infos",
     "services_started",
     "unregister_context_service",
@@ -210,6 +211,46 @@ def resolve_service(name: str) -> _Entry:
     if entry is None:
         raise _not_found(name)
     return entry
+
+
+_accessors: dict[str, Callable[..., Any]] = {}
+
+
+def service_accessor(name: str) -> Callable[..., Any]:
+    """``context.<name>``: calling it returns the service, or forwards arguments to __call__.
+
+    A plain closure per name (not an object with ``__call__``) that resolves overrides and the
+    registry inline: it is on the path of every call to a custom service.
+    """
+    found = _accessors.get(name)
+    if found is not None:
+        return found
+
+    def accessor(*args: Any, **kwargs: Any) -> Any:
+        overrides = _overrides.get()
+        entry = overrides.get(name) if overrides is not None else None
+        if entry is None:
+            entry = _registry.get(name)
+            if entry is None:
+                raise _not_found(name)
+        if entry.has_start:
+            error = entry.unusable()
+            if error is not None:
+                raise error
+        service = entry.service
+        if args or kwargs:
+            if not callable(service):
+                raise TypeError(
+                    f"context.{name}(...) was called with arguments, but service {name!r} "
+                    f"({type(service).__name__}) is not callable; call context.{name}() to get "
+                    "it, or define __call__ on it"
+                )
+            return service(*args, **kwargs)
+        return service
+
+    accessor.__name__ = accessor.__qualname__ = name
+    _accessors[name] = accessor
+    return accessor
 
 
 # -- lifecycle ---------------------------------------------------------------------------------
