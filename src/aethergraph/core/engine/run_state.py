@@ -292,7 +292,8 @@ class RunState:
         record.finished_at = time.time()
         await self.storage.put_run(record)
         await self.storage.flush()
-        self.settle(outputs, None)
+        if self._watchers:
+            self.settle(outputs, None)
         return outputs
 
     async def fail(
