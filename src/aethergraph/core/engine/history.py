@@ -7,10 +7,10 @@ Every reader is async (``*_async``) with a synchronous twin for scripts and note
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from aethergraph.core.engine.host import get_host
-from aethergraph.core.engine.sync_bridge import call_sync
+from aethergraph.core.engine.sync_bridge import sync_twin
 from aethergraph.storage.records import (
     Artifact,
     Event,
@@ -21,7 +21,7 @@ from aethergraph.storage.records import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Mapping, Sequence
+    from collections.abc import Mapping, Sequence
 
 __all__ = [
     "list_artifacts",
@@ -39,23 +39,6 @@ __all__ = [
 ]
 
 Workspace = str | os.PathLike[str] | None
-P = ParamSpec("P")
-T = TypeVar("T")
-
-
-def _sync_twin(fn: Callable[P, Awaitable[T]]) -> Callable[P, T]:
-    """A synchronous version of an async reader (run on the loop that owns the services)."""
-    name = fn.__name__.removesuffix("_async")
-
-    def twin(*args: P.args, **kwargs: P.kwargs) -> T:
-        async def call() -> T:
-            return await fn(*args, **kwargs)
-
-        return call_sync(call, what=name, async_name=fn.__name__, close=False)
-
-    twin.__name__ = twin.__qualname__ = name
-    twin.__doc__ = f"Synchronous ``{fn.__name__}``."
-    return twin
 
 
 async def list_nodes_async(run_id: str, *, workspace: Workspace = None) -> list[NodeRecord]:
@@ -144,9 +127,9 @@ async def read_artifact_async(artifact_id: str, *, workspace: Workspace = None) 
     return await storage.read_bytes(artifact.sha256)
 
 
-list_nodes = _sync_twin(list_nodes_async)
-list_logs = _sync_twin(list_logs_async)
-list_waits = _sync_twin(list_waits_async)
-search_memory = _sync_twin(search_memory_async)
-list_artifacts = _sync_twin(list_artifacts_async)
-read_artifact = _sync_twin(read_artifact_async)
+list_nodes = sync_twin(list_nodes_async)
+list_logs = sync_twin(list_logs_async)
+list_waits = sync_twin(list_waits_async)
+search_memory = sync_twin(search_memory_async)
+list_artifacts = sync_twin(list_artifacts_async)
+read_artifact = sync_twin(read_artifact_async)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Any
 
 from aethergraph.core.engine.host import get_host
 from aethergraph.core.engine.liveness import recover_interrupted
 from aethergraph.core.engine.run_state import reply_payload
-from aethergraph.core.engine.sync_bridge import call_sync
+from aethergraph.core.engine.sync_bridge import sync_twin
 from aethergraph.errors import RunError, RunNotFoundError
 from aethergraph.storage.records import RunRecord, RunStatus, WaitStatus
 
@@ -51,16 +50,6 @@ async def list_runs_async(
     )
 
 
-def list_runs(**filters: Any) -> list[RunRecord]:
-    """Synchronous ``list_runs_async``."""
-    return call_sync(
-        lambda: list_runs_async(**filters),
-        what="list_runs",
-        async_name="list_runs_async",
-        close=False,
-    )
-
-
 async def get_run_async(run_id: str, *, workspace: Workspace = None) -> RunRecord:
     """The record of one run.
 
@@ -74,16 +63,6 @@ async def get_run_async(run_id: str, *, workspace: Workspace = None) -> RunRecor
     if record is None:
         raise RunNotFoundError(f"no run {run_id!r} in workspace {storage.location}")
     return record
-
-
-def get_run(run_id: str, *, workspace: Workspace = None) -> RunRecord:
-    """Synchronous ``get_run_async``."""
-    return call_sync(
-        lambda: get_run_async(run_id, workspace=workspace),
-        what="get_run",
-        async_name="get_run_async",
-        close=False,
-    )
 
 
 async def cancel_run_async(run_id: str, *, workspace: Workspace = None) -> RunStatus:
@@ -112,16 +91,6 @@ async def cancel_run_async(run_id: str, *, workspace: Workspace = None) -> RunSt
     await storage.put_run(record)
     await storage.flush()
     return record.status
-
-
-def cancel_run(run_id: str, *, workspace: Workspace = None) -> RunStatus:
-    """Synchronous ``cancel_run_async``."""
-    return call_sync(
-        lambda: cancel_run_async(run_id, workspace=workspace),
-        what="cancel_run",
-        async_name="cancel_run_async",
-        close=False,
-    )
 
 
 async def reply_async(
@@ -161,17 +130,7 @@ async def reply_async(
     return await resume_with_reply(host, storage, record, waits[0], payload)
 
 
-def reply(
-    run_id: str,
-    *,
-    text: str | None = None,
-    choice: str | None = None,
-    workspace: Workspace = None,
-) -> RunRecord:
-    """Synchronous ``reply_async``."""
-    return call_sync(
-        lambda: reply_async(run_id, text=text, choice=choice, workspace=workspace),
-        what="reply",
-        async_name="reply_async",
-        close=True,
-    )
+list_runs = sync_twin(list_runs_async)
+get_run = sync_twin(get_run_async)
+cancel_run = sync_twin(cancel_run_async)
+reply = sync_twin(reply_async, close=True)

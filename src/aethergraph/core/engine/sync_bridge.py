@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from aethergraph.core.engine.host import get_host
 from aethergraph.errors import ConfigurationError
 from aethergraph.services.runtime.registry import close_services
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine
+    from collections.abc import Awaitable, Callable, Coroutine
 
-__all__ = ["call_sync"]
+__all__ = ["call_sync", "sync_twin"]
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 def _services_loop() -> asyncio.AbstractEventLoop | None:
@@ -66,3 +67,22 @@ def call_sync(
             await close_services()
 
     return asyncio.run(then_close())
+
+
+def sync_twin(fn: Callable[P, Awaitable[T]], *, close: bool = False) -> Callable[P, T]:
+    """A synchronous version of the async API function ``fn`` (named without ``_async``).
+
+    ``close`` closes the services the call started when it ran on a loop of its own (for calls
+    that may run graphs, like ``reply``).
+    """
+    name = fn.__name__.removesuffix("_async")
+
+    def twin(*args: P.args, **kwargs: P.kwargs) -> T:
+        async def call() -> T:
+            return await fn(*args, **kwargs)
+
+        return call_sync(call, what=name, async_name=fn.__name__, close=close)
+
+    twin.__name__ = twin.__qualname__ = name
+    twin.__doc__ = f"Synchronous ``{fn.__name__}``."
+    return twin
