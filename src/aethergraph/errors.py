@@ -17,6 +17,8 @@ service ``AttributeError``, so callers can catch either the AetherGraph class or
     │   ├── GraphNotFoundError                 a stored run names a graph nobody imported
     │   └── DependencyFailedError              a node was skipped because a dependency failed
     ├── ChannelError (RuntimeError)            a channel could not deliver or obtain an answer
+    ├── LLMError (RuntimeError)                a model provider refused or failed a call
+    ├── MCPError (RuntimeError)                an MCP server refused or failed a call
     ├── StorageError (RuntimeError)            the workspace could not be read or written
     │   └── RunNotFoundError (+ KeyError)      no run with that id
     └── ServerError (RuntimeError)             the sidecar server could not start or stop
@@ -35,6 +37,8 @@ __all__ = [
     "GraphDefinitionError",
     "GraphNotFoundError",
     "InputValidationError",
+    "LLMError",
+    "MCPError",
     "NodeTimeoutError",
     "OutputContractError",
     "RunCancelledError",
@@ -102,6 +106,43 @@ class DependencyFailedError(RunError):
 
 class ChannelError(AetherGraphError, RuntimeError):
     """A channel could not deliver a message or obtain an answer."""
+
+
+class LLMError(AetherGraphError, RuntimeError):
+    """A model provider refused or failed a call (the SDK's own retries included).
+
+    Attributes:
+        status: The HTTP status the provider answered with, or ``None`` (no answer, bad reply).
+        provider: The provider of the profile (``"openai"``, ``"anthropic"``, ...).
+        profile: The profile the call was made with.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        provider: str | None = None,
+        profile: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.provider = provider
+        self.profile = profile
+
+
+class MCPError(AetherGraphError, RuntimeError):
+    """An MCP server could not be reached, or answered a call with an error.
+
+    Attributes:
+        server: The registered name of the server.
+        tool: The tool (or resource, prompt) the call was for, or ``None``.
+    """
+
+    def __init__(self, message: str, *, server: str | None = None, tool: str | None = None) -> None:
+        super().__init__(message)
+        self.server = server
+        self.tool = tool
 
 
 class StorageError(AetherGraphError, RuntimeError):

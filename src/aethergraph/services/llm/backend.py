@@ -1,0 +1,176 @@
+"""What every provider backend does: one request shape in, one reply shape out.
+
+Messages are kept in the OpenAI chat shape (``role``/``content``, assistant ``tool_calls``,
+``tool`` results) because most providers speak it; the Anthropic backend translates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from aethergraph.errors import LLMError
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from aethergraph.services.llm.profiles import Profile
+
+__all__ = [
+    "Backend",
+    "ChatRequest",
+    "Reply",
+    "ToolCall",
+    "ToolSpec",
+    "provider_error",
+    "raw_request",
+    "scrub",
+]
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A function the model may call."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One call the model asked for; ``arguments`` is already parsed JSON."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any]
+
+
+@dataclass
+class ChatRequest:
+    """One chat completion request."""
+
+    messages: list[dict[str, Any]]
+    model: str
+    temperature: float | None = None
+    max_tokens: int | None = None
+    tools: list[ToolSpec] = field(default_factory=list)
+    json_schema: dict[str, Any] | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Reply:
+    """What the model answered."""
+
+    text: str
+    model: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: str | None = None
+    tool_calls: list[ToolCall] = field(default_factory=list)
+
+
+class Backend(Protocol):
+    """A provider behind one SDK client."""
+
+    provider: str
+
+    async def chat(self, request: ChatRequest) -> Reply:
+        """One completion."""
+        ...
+
+    def stream(self, request: ChatRequest) -> AsyncIterator[str | Reply]:
+        """Text deltas as they come, then the final ``Reply``."""
+        ...
+
+    async def embed(self, texts: list[str], model: str) -> tuple[list[list[float]], int]:
+        """Vectors of ``texts`` and the prompt tokens used."""
+        ...
+
+    async def raw(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any,
+        params: dict[str, Any] | None,
+        headers: dict[str, str] | None,
+    ) -> Any:
+        """A request to ``url`` (relative to the base URL) with the profile's auth."""
+        ...
+
+    async def close(self) -> None:
+        """Release the SDK client."""
+        ...
+
+
+def scrub(text: str, profile: Profile) -> str:
+    """``text`` with the profile's key masked, in case a provider echoed it back."""
+    key = profile.resolved_api_key()
+    if key and len(key) >= 4:
+        text = text.replace(key, "***")
+    return text
+
+
+def _provider_message(exc: Exception) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return str(inner["message"])
+    message = getattr(exc, "message", None)
+    return str(message) if message else str(exc) or type(exc).__name__
+
+
+def provider_error(exc: Exception, profile: Profile, what: str) -> LLMError:
+    """An ``LLMError`` for an SDK exception: status, provider, profile, the provider's message."""
+    status = getattr(exc, "status_code", None)
+    message = scrub(_provider_message(exc), profile)
+    hint = ""
+    if status in (401, 403):
+        hint = (
+            " Check the API key of the profile (its API_KEY variable, the provider's usual "
+            "variable, or register_llm_client(api_key=...))."
+        )
+    elif status == 404:
+        hint = f" Check the model name ({profile.model!r}) and the base URL."
+    elif status is None:
+        hint = f" ({type(exc).__name__}; base URL {profile.resolved_base_url() or 'default'})"
+    where = f"LLM profile {profile.name!r} ({profile.provider})"
+    code = f"HTTP {status}" if status is not None else "no answer"
+    return LLMError(
+        f"{what} with {where} failed: {code}: {message}.{hint}",
+        status=status if isinstance(status, int) else None,
+        provider=profile.provider,
+        profile=profile.name,
+    )
+
+
+async def raw_request(
+    client: Any,
+    method: str,
+    url: str,
+    *,
+    json: Any,
+    params: dict[str, Any] | None,
+    headers: dict[str, str] | None,
+) -> Any:
+    """A request through a Stainless-generated SDK client (``openai``, ``anthropic``).
+
+    The SDK adds the base URL, the auth headers and its retries; the reply is parsed JSON.
+    """
+    options: dict[str, Any] = {}
+    if params:
+        options["params"] = params
+    if headers:
+        options["headers"] = headers
+    verb = method.lower()
+    if verb == "get":
+        return await client.get(url, cast_to=object, options=options)
+    if verb in ("post", "put", "patch"):
+        send = getattr(client, verb)
+        return await send(url, cast_to=object, body=json, options=options)
+    if verb == "delete":
+        return await client.delete(url, cast_to=object, body=json, options=options)
+    raise ValueError(f"raw() method {method!r} is not one of GET, POST, PUT, PATCH, DELETE")
