@@ -350,7 +350,7 @@ async def test_flush_reports_writes_sqlite_rolled_back(tmp_path: Path) -> None:
         # rolls back the whole open transaction, RUN (written before the log entry) included.
         storage._conn.execute("PRAGMA max_page_count = 1")
         with pytest.raises(StorageError, match="full"):
-            storage.append_log(LogEntry("r1", 1.0, "INFO", "x" * 10**5))
+            await storage.append_event(Event("big", 1.0, "note", "scope", text="x" * 10**5))
         with pytest.raises(StorageError, match="lost"):
             await storage.flush()
         assert await storage.get_run("r1") is None

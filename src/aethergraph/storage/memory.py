@@ -1,32 +1,32 @@
 """In-memory storage: the test double and the reference behaviour for every backend.
 
 Everything is kept in dicts and lists of this process; blobs that must appear as local files are
-written to a private temporary folder, removed on ``close()``.
+written to a private temporary folder, removed on ``close()``. Full-text search matches the words
+``words`` gives.
 """
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import dataclasses
-import hashlib
 import operator
 import re
-import shutil
-import tempfile
 import threading
 import time
-import uuid
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from aethergraph.errors import StorageError
+from aethergraph.storage.blob_memory import MemoryBlobs
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
+    from pathlib import Path
 
     from aethergraph.storage.records import (
         Artifact,
         Event,
         LogEntry,
+        RunEvent,
         RunStatus,
         WaitRecord,
         WaitStatus,
@@ -53,6 +53,9 @@ def _values_of(cls: type[Any]) -> Callable[[Any], tuple[Any, ...]]:
 # snapshot (writes are on every run's and node's path), and reads rebuild a fresh record.
 _run_values = _values_of(RunRecord)
 _node_values = _values_of(NodeRecord)
+_RUN_FIELDS = [f.name for f in dataclasses.fields(RunRecord)]
+_STATUS, _OWNER = _RUN_FIELDS.index("status"), _RUN_FIELDS.index("owner")
+_by_seq = operator.attrgetter("seq")
 
 
 def _event_words(event: Event) -> set[str]:
@@ -68,20 +71,32 @@ class MemoryStorage:
         self._nodes: dict[str, dict[str, tuple[Any, ...]]] = {}
         self._events: list[Event] = []
         self._logs: dict[str, list[LogEntry]] = {}
-        self._log_lock = threading.Lock()
+        self._run_events: dict[str, dict[int, RunEvent]] = {}
+        self._refused: list[str] = []
+        self._lock = threading.Lock()  # logs and run events come from worker threads too
+        self._owners: dict[str, float] = {}
+        self._signals: list[tuple[str, str]] = []
         self._kv: dict[str, tuple[Any, float | None]] = {}
-        self._blobs: dict[str, bytes] = {}
         self._artifacts: dict[str, Artifact] = {}
         self._waits: dict[str, WaitRecord] = {}
-        self._tmp: Path | None = None
+        self._blobs = MemoryBlobs()
 
     @property
     def location(self) -> str:
         """Always ``memory``."""
         return "memory"
 
+    @property
+    def blobs(self) -> MemoryBlobs:
+        """The blobs, in memory."""
+        return self._blobs
+
     async def flush(self) -> None:
-        """Nothing to do: memory writes are immediate."""
+        """Report the run events refused since the last flush; other writes are immediate."""
+        with self._lock:
+            refused, self._refused = self._refused, []
+        if refused:
+            raise StorageError(f"refused to store {'; '.join(refused)}")
 
     async def close(self) -> None:
         """Remove the temporary folder used for local files."""
@@ -89,9 +104,7 @@ class MemoryStorage:
 
     def discard_files(self) -> None:
         """Remove the temporary folder used for local files (``close`` without a loop)."""
-        if self._tmp is not None:
-            shutil.rmtree(self._tmp, ignore_errors=True)
-            self._tmp = None
+        self._blobs.discard_files()
 
     # -- runs ------------------------------------------------------------------------------
     async def put_run(self, record: RunRecord) -> None:
@@ -124,6 +137,67 @@ class MemoryStorage:
         ]
         found.sort(key=lambda r: r.created_at, reverse=True)
         return found[offset : offset + limit]
+
+    async def claim_run(
+        self, record: RunRecord, *, expect_status: RunStatus | None, expect_owner: str | None
+    ) -> bool:
+        """Store the record only if the stored run is as expected; whether it was stored."""
+        stored = self._runs.get(record.run_id)
+        if expect_status is None:
+            if stored is not None:
+                return False
+        elif stored is None or (stored[_STATUS], stored[_OWNER]) != (expect_status, expect_owner):
+            return False
+        self._runs[record.run_id] = _run_values(record)
+        return True
+
+    # -- run events ------------------------------------------------------------------------
+    def append_run_event(self, event: RunEvent) -> None:
+        """Keep one run event (thread-safe); a taken ``(run_id, seq)`` is refused at ``flush()``."""
+        kept = dataclasses.replace(event, data=dict(event.data))
+        with self._lock:
+            events = self._run_events.setdefault(event.run_id, {})
+            if event.seq in events:
+                self._refused.append(f"run event {event.seq} of run {event.run_id!r}: taken")
+            else:
+                events[event.seq] = kept
+
+    async def list_run_events(
+        self, run_id: str, *, after: int = 0, limit: int = 1000
+    ) -> list[RunEvent]:
+        """The run's events after ``after``, in ``seq`` order, at most ``limit``."""
+        with self._lock:
+            events = self._run_events.get(run_id, {})
+            found = sorted((e for seq, e in events.items() if seq > after), key=_by_seq)
+        return copy.deepcopy(found[: max(limit, 0)])
+
+    async def last_run_event_seq(self, run_id: str) -> int:
+        """The highest ``seq`` stored for the run, 0 when none."""
+        with self._lock:
+            return max(self._run_events.get(run_id, ()), default=0)
+
+    # -- owners and signals ----------------------------------------------------------------
+    async def beat(self, owner: str, at: float) -> None:
+        """Record the owner's heartbeat."""
+        self._owners[owner] = at
+
+    async def heartbeats(self, owners: Sequence[str]) -> dict[str, float]:
+        """The last beat of each owner that has one."""
+        return {o: self._owners[o] for o in owners if o in self._owners}
+
+    async def signal_run(self, run_id: str, signal: str) -> None:
+        """Leave a signal for the run's owner."""
+        self._signals.append((run_id, signal))
+
+    async def take_run_signals(self, run_ids: Sequence[str]) -> list[tuple[str, str]]:
+        """Remove and return the pending signals of these runs, oldest first."""
+        if not self._signals:
+            return []
+        wanted = set(run_ids)
+        taken = [s for s in self._signals if s[0] in wanted]
+        if taken:
+            self._signals = [s for s in self._signals if s[0] not in wanted]
+        return taken
 
     # -- nodes -----------------------------------------------------------------------------
     async def put_node(self, record: NodeRecord) -> None:
@@ -171,12 +245,12 @@ class MemoryStorage:
     # -- logs ------------------------------------------------------------------------------
     def append_log(self, entry: LogEntry) -> None:
         """Keep one log entry (thread-safe)."""
-        with self._log_lock:
+        with self._lock:
             self._logs.setdefault(entry.run_id, []).append(entry)
 
     async def list_logs(self, run_id: str, *, limit: int = 1000) -> list[LogEntry]:
         """The run's first ``limit`` log entries."""
-        with self._log_lock:
+        with self._lock:
             return list(self._logs.get(run_id, [])[:limit])
 
     # -- kv --------------------------------------------------------------------------------
@@ -234,40 +308,23 @@ class MemoryStorage:
     # -- blobs -----------------------------------------------------------------------------
     async def put_bytes(self, data: bytes) -> str:
         """Keep bytes under their sha256."""
-        sha = hashlib.sha256(data).hexdigest()
-        self._blobs.setdefault(sha, bytes(data))
-        return sha
+        return await self._blobs.put_bytes(data)
 
     async def put_file(self, path: Path, *, move: bool = False) -> str:
         """Keep a file's content under its sha256."""
-        sha = await self.put_bytes(await asyncio.to_thread(Path(path).read_bytes))
-        if move:
-            await asyncio.to_thread(Path(path).unlink, missing_ok=True)
-        return sha
+        return await self._blobs.put_file(path, move=move)
 
     async def read_bytes(self, sha256: str) -> bytes:
         """The bytes under a digest."""
-        return self._blobs[sha256]
-
-    def _tmpdir(self) -> Path:
-        if self._tmp is None:
-            self._tmp = Path(tempfile.mkdtemp(prefix="aethergraph-mem-"))
-        return self._tmp
+        return await self._blobs.read_bytes(sha256)
 
     async def local_path(self, sha256: str) -> Path:
-        """Write the blob to the private temporary folder and return that path."""
-        data = self._blobs[sha256]
-        path = self._tmpdir() / "blobs" / sha256
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-        return path
+        """The blob written to a private temporary folder."""
+        return await self._blobs.local_path(sha256)
 
     def staging_path(self, suffix: str = "") -> Path:
         """A fresh path in the private temporary folder."""
-        folder = self._tmpdir() / "staging"
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder / f"{uuid.uuid4().hex}{suffix}"
+        return self._blobs.staging_path(suffix)
 
     # -- artifacts -------------------------------------------------------------------------
     async def add_artifact(self, artifact: Artifact) -> None:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
         Event,
         LogEntry,
         NodeRecord,
+        RunEvent,
         RunRecord,
         RunStatus,
         WaitRecord,
@@ -32,6 +33,9 @@ __all__ = [
     "KVStore",
     "LogStore",
     "NodeStore",
+    "OwnerStore",
+    "RunEventStore",
+    "RunSignalStore",
     "RunStore",
     "Storage",
     "WaitStore",
@@ -58,6 +62,59 @@ class RunStore(Protocol):
         offset: int = 0,
     ) -> list[RunRecord]:
         """Matching runs, newest first."""
+
+    async def claim_run(
+        self, record: RunRecord, *, expect_status: RunStatus | None, expect_owner: str | None
+    ) -> bool:
+        """Store ``record`` only if the stored run is as expected; whether it was stored.
+
+        With ``expect_status=None`` the record is inserted only if no run has its id. Otherwise it
+        replaces the stored run only if that run's status is ``expect_status`` and its owner is
+        ``expect_owner`` (``None`` matching no owner). Atomic across every process sharing the
+        backend, and durable when it returns ``True``.
+        """
+
+
+class RunEventStore(Protocol):
+    """The changes each run went through, numbered per run."""
+
+    def append_run_event(self, event: RunEvent) -> None:
+        """Keep one event. Synchronous, cheap and thread-safe: it is on every run's path.
+
+        ``(run_id, seq)`` is unique: a second event with both is refused, reported by ``flush()``.
+        """
+
+    async def list_run_events(
+        self, run_id: str, *, after: int = 0, limit: int = 1000
+    ) -> list[RunEvent]:
+        """The run's events with ``seq > after``, in ``seq`` order, at most ``limit``."""
+
+    async def last_run_event_seq(self, run_id: str) -> int:
+        """The highest ``seq`` stored for the run; 0 when it has none."""
+
+
+class OwnerStore(Protocol):
+    """Heartbeats of the processes owning runs, so that runs of a dead process can be taken over."""
+
+    async def beat(self, owner: str, at: float) -> None:
+        """Record that ``owner`` was alive at ``at`` (epoch seconds); durable when it returns."""
+
+    async def heartbeats(self, owners: Sequence[str]) -> dict[str, float]:
+        """The last beat of each of ``owners`` that has one."""
+
+
+class RunSignalStore(Protocol):
+    """Requests to a run's owner from any process sharing the backend (cancel, say)."""
+
+    async def signal_run(self, run_id: str, signal: str) -> None:
+        """Leave ``signal`` for the run's owner; durable when it returns."""
+
+    async def take_run_signals(self, run_ids: Sequence[str]) -> list[tuple[str, str]]:
+        """Remove and return the pending ``(run_id, signal)`` pairs of these runs, oldest first.
+
+        Each signal is returned once, even to processes taking at the same time. Cheap when there
+        are none: owners poll it.
+        """
 
 
 class NodeStore(Protocol):
@@ -126,22 +183,26 @@ class KVStore(Protocol):
 
 
 class BlobStore(Protocol):
-    """Content-addressed bytes, named by their sha256 hex digest."""
+    """Content-addressed bytes, named by their sha256 hex digest.
+
+    Nothing here assumes the bytes live in a local folder but ``local_path``, which a remote
+    store serves by downloading the blob to a local cache.
+    """
 
     async def put_bytes(self, data: bytes) -> str:
         """Store ``data``; its sha256."""
 
     async def put_file(self, path: Path, *, move: bool = False) -> str:
-        """Store the file's content (moving it in when ``move``); its sha256."""
+        """Store the local file's content (removing the file when ``move``); its sha256."""
 
     async def read_bytes(self, sha256: str) -> bytes:
         """The content, or ``KeyError`` when there is none under that digest."""
 
     async def local_path(self, sha256: str) -> Path:
-        """A local file holding the content, or ``KeyError``."""
+        """A local file holding the content (a cached copy for a remote store), or ``KeyError``."""
 
     def staging_path(self, suffix: str = "") -> Path:
-        """A fresh path in the storage's own folder, for a writer to fill before ``put_file``."""
+        """A fresh local path for a writer to fill before ``put_file(path, move=True)``."""
 
 
 class ArtifactIndex(Protocol):
@@ -189,6 +250,9 @@ class WaitStore(Protocol):
 
 class Storage(
     RunStore,
+    RunEventStore,
+    OwnerStore,
+    RunSignalStore,
     NodeStore,
     EventStore,
     LogStore,
@@ -198,7 +262,14 @@ class Storage(
     WaitStore,
     Protocol,
 ):
-    """Everything the runtime keeps, in one backend."""
+    """Everything the runtime keeps, in one backend.
+
+    Its ``BlobStore`` methods are those of ``blobs``.
+    """
+
+    @property
+    def blobs(self) -> BlobStore:
+        """The backend's blob store."""
 
     @property
     def location(self) -> str:

@@ -1,4 +1,4 @@
-"""The records AetherGraph keeps: runs, nodes, memory events, logs, artifacts and waits.
+"""The records AetherGraph keeps: runs, run events, nodes, memory events, logs, artifacts, waits.
 
 Records are plain dataclasses whose payload fields hold JSON values; every backend stores and gives
 them unchanged. Statuses are ``StrEnum``s with an explicit transition table.
@@ -16,6 +16,7 @@ __all__ = [
     "LogEntry",
     "NodeRecord",
     "NodeStatus",
+    "RunEvent",
     "RunRecord",
     "RunStatus",
     "WaitRecord",
@@ -146,6 +147,21 @@ class RunRecord:
 
     def to_json(self) -> dict[str, Any]:
         """The record as a JSON-ready dict."""
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class RunEvent:
+    """One change a run went through, numbered per run from 1."""
+
+    run_id: str
+    seq: int
+    ts: float
+    type: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as a JSON-ready dict."""
         return asdict(self)
 
 

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 from aethergraph.errors import StorageError
 from aethergraph.storage import sqlite_schema as schema
 from aethergraph.storage.blob_folder import BlobFolder
-from aethergraph.storage.memory import words
 from aethergraph.storage.sqlite_rows import (
     artifact_record,
     artifact_row,
@@ -30,14 +29,13 @@ from aethergraph.storage.sqlite_rows import (
     event_record,
     event_row,
     event_words,
+    index_words,
     load,
     log_record,
-    log_row,
-    node_record,
-    run_record,
     wait_record,
     wait_row,
 )
+from aethergraph.storage.sqlite_runs import MAX_KEYS, SQLiteRuns, marks, select, where_equal
 from aethergraph.storage.sqlite_writer import FLUSH_DEADLINE, Writer
 
 if TYPE_CHECKING:
@@ -48,9 +46,6 @@ if TYPE_CHECKING:
         Artifact,
         Event,
         LogEntry,
-        NodeRecord,
-        RunRecord,
-        RunStatus,
         WaitRecord,
         WaitStatus,
     )
@@ -58,21 +53,11 @@ if TYPE_CHECKING:
 __all__ = ["FLUSH_DEADLINE", "SQLiteStorage"]
 
 DB_NAME = "aethergraph.db"
-_MAX_KEYS = 500  # per statement: well under SQLite's limit on bound parameters
 
-
-def _select(table: str, columns: Sequence[str]) -> str:
-    return f"SELECT {', '.join(columns)} FROM {table}"
-
-
-_SELECT_RUNS = _select("runs", schema.RUN_COLUMNS)
-_GET_RUN = f"{_SELECT_RUNS} WHERE run_id = ?"
-_LIST_NODES = f"{_select('nodes', schema.NODE_COLUMNS)} WHERE run_id = ? ORDER BY seq"
 _APPEND_EVENT = schema.insert("events", schema.EVENT_COLUMNS)
 _INDEX_EVENT = "INSERT INTO events_fts (rowid, text, topic, kind, tags) VALUES (?, ?, ?, ?, ?)"
-_SELECT_EVENTS = _select("events", schema.EVENT_COLUMNS)
-_APPEND_LOG = schema.insert("logs", schema.LOG_COLUMNS)
-_LIST_LOGS = f"{_select('logs', schema.LOG_COLUMNS)} WHERE run_id = ? ORDER BY seq LIMIT ?"
+_SELECT_EVENTS = select("events", schema.EVENT_COLUMNS)
+_LIST_LOGS = f"{select('logs', schema.LOG_COLUMNS)} WHERE run_id = ? ORDER BY seq LIMIT ?"
 _LIVE = "(expires_at IS NULL OR expires_at > ?)"
 _SET_KV = schema.upsert("kv", ("key", "value", "expires_at"), ("key",))
 _GET_KV = f"SELECT value, expires_at FROM kv WHERE key = ? AND {_LIVE}"
@@ -80,30 +65,19 @@ _DELETE_KV = "DELETE FROM kv WHERE key = ? RETURNING expires_at"
 _EXPIRE_KV = f"UPDATE kv SET expires_at = ? WHERE key = ? AND {_LIVE}"
 _SCAN_KV = f"SELECT key FROM kv WHERE key >= ? AND {_LIVE} ORDER BY key"
 _ADD_ARTIFACT = schema.upsert("artifacts", schema.ARTIFACT_COLUMNS, ("id",))
-_SELECT_ARTIFACTS = _select("artifacts", schema.ARTIFACT_COLUMNS)
+_SELECT_ARTIFACTS = select("artifacts", schema.ARTIFACT_COLUMNS)
 _GET_ARTIFACT = f"{_SELECT_ARTIFACTS} WHERE id = ?"
 _PIN_ARTIFACT = "UPDATE artifacts SET pinned = ? WHERE id = ?"
 _PUT_WAIT = schema.upsert("waits", schema.WAIT_COLUMNS, ("wait_id",))
-_SELECT_WAITS = _select("waits", schema.WAIT_COLUMNS)
+_SELECT_WAITS = select("waits", schema.WAIT_COLUMNS)
 _GET_WAIT = f"{_SELECT_WAITS} WHERE wait_id = ?"
-_ACTIVE_RUN_STATUSES = frozenset(schema.ACTIVE_RUN_STATUSES)
 
 
 def _where(clauses: Sequence[str]) -> str:
     return f" WHERE {' AND '.join(clauses)}" if clauses else ""
 
 
-def _equal(**columns: object) -> tuple[list[str], list[object]]:
-    """``column = ?`` clauses and their parameters, for the columns given a value."""
-    given = {c: v for c, v in columns.items() if v is not None}
-    return [f"{c} = ?" for c in given], list(given.values())
-
-
-def _marks(n: int) -> str:
-    return ", ".join(["?"] * n)
-
-
-class SQLiteStorage:
+class SQLiteStorage(SQLiteRuns):
     """Every store in one SQLite database plus a blob folder, under one workspace folder.
 
     Safe for one event loop plus worker threads logging; several processes may share a workspace.
@@ -123,66 +97,36 @@ class SQLiteStorage:
         self._conn = self._writer.conn
 
     @property
+    def blobs(self) -> BlobFolder:
+        """The workspace's blob folder."""
+        return self._blobs
+
+    @property
     def location(self) -> str:
         """The workspace folder."""
         return str(self._root)
 
     async def flush(self) -> None:
         """Commit every write so far; ``StorageError`` if some were lost or refused."""
-        self._writer.flush()
+        await self._writer.flush()
 
     async def close(self) -> None:
         """Commit, stop the deadline timer and close the database; idempotent."""
-        self._writer.close()
-
-    # -- runs ------------------------------------------------------------------------------
-    async def put_run(self, record: RunRecord) -> None:
-        """Insert or replace a run record (held until needed in the database)."""
-        self._writer.hold_run(record)
-
-    async def get_run(self, run_id: str) -> RunRecord | None:
-        """The run record, or ``None``."""
-        rows = self._writer.read_held(_GET_RUN, (run_id,))
-        return run_record(rows[0]) if rows else None
-
-    async def list_runs(
-        self,
-        *,
-        status: RunStatus | None = None,
-        graph_id: str | None = None,
-        session_id: str | None = None,
-        parent_run_id: str | None = None,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> list[RunRecord]:
-        """Matching runs, newest first."""
-        clauses, params = _equal(
-            status=status, graph_id=graph_id, session_id=session_id, parent_run_id=parent_run_id
-        )
-        if status in _ACTIVE_RUN_STATUSES:
-            clauses.append(schema.ACTIVE_RUNS)  # lets SQLite use the partial index runs_active
-        sql = f"{_SELECT_RUNS}{_where(clauses)} ORDER BY created_at DESC, seq DESC LIMIT ? OFFSET ?"
-        rows = self._writer.read_held(sql, [*params, max(limit, 0), max(offset, 0)])
-        return [run_record(r) for r in rows]
-
-    # -- nodes -----------------------------------------------------------------------------
-    async def put_node(self, record: NodeRecord) -> None:
-        """Insert or replace a node record (held until needed); a replaced node keeps its place."""
-        self._writer.hold_node(record)
-
-    async def list_nodes(self, run_id: str) -> list[NodeRecord]:
-        """The run's nodes in first-stored order."""
-        return [node_record(r) for r in self._writer.read_held(_LIST_NODES, (run_id,))]
+        await self._writer.close()
 
     # -- events ----------------------------------------------------------------------------
     async def append_event(self, event: Event) -> None:
         """Append one memory event and index its words."""
         row = event_row(event)
         indexed = event_words(event)
-        with self._writer.lock:
-            seq = self._writer.execute(_APPEND_EVENT, row).lastrowid
+        writer = self._writer
+
+        def append() -> None:
+            seq = writer.execute(_APPEND_EVENT, row).lastrowid
             if indexed is not None:
-                self._writer.execute(_INDEX_EVENT, (seq, *indexed))
+                writer.execute(_INDEX_EVENT, (seq, *indexed))
+
+        await writer.call(append)
 
     async def query_events(
         self,
@@ -196,30 +140,31 @@ class SQLiteStorage:
         limit: int = 50,
     ) -> list[Event]:
         """The newest ``limit`` matching events, oldest first."""
-        clauses, params = _equal(scope_id=scope_id, run_id=run_id, topic=topic)
+        clauses, params = where_equal(scope_id=scope_id, run_id=run_id, topic=topic)
         if kinds:
-            clauses.append(f"kind IN ({_marks(len(kinds))})")
+            clauses.append(f"kind IN ({marks(len(kinds))})")
             params.extend(kinds)
         for tag in dict.fromkeys(tags or ()):
             clauses.append("EXISTS (SELECT 1 FROM json_each(events.tags) WHERE value = ?)")
             params.append(tag)
-        wanted = dict.fromkeys(words(text or ""))
+        wanted = dict.fromkeys(index_words(text or ""))
         if wanted:
             # Words are runs of \w characters, so quoting each makes it one literal FTS token.
             clauses.append("seq IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?)")
             params.append(" ".join(f'"{w}"' for w in wanted))
         sql = f"{_SELECT_EVENTS}{_where(clauses)} ORDER BY seq DESC LIMIT ?"
-        rows = self._writer.read(sql, [*params, max(limit, 0)])
+        rows = await self._writer.read(sql, [*params, max(limit, 0)])
         return [event_record(r) for r in reversed(rows)]
 
     # -- logs ------------------------------------------------------------------------------
     def append_log(self, entry: LogEntry) -> None:
-        """Keep one log entry (thread-safe)."""
-        self._writer.write(_APPEND_LOG, log_row(entry))
+        """Keep one log entry (thread-safe; held until needed in the database)."""
+        self._writer.hold_log(entry)
 
     async def list_logs(self, run_id: str, *, limit: int = 1000) -> list[LogEntry]:
         """The run's first ``limit`` log entries."""
-        return [log_record(r) for r in self._writer.read(_LIST_LOGS, (run_id, max(limit, 0)))]
+        rows = await self._writer.read_held(_LIST_LOGS, (run_id, max(limit, 0)))
+        return [log_record(r) for r in rows]
 
     # -- kv --------------------------------------------------------------------------------
     async def kv_get_many(self, keys: Sequence[str]) -> dict[str, Any]:
@@ -227,10 +172,10 @@ class SQLiteStorage:
         wanted = list(dict.fromkeys(keys))
         now = time.time()
         found: dict[str, str] = {}
-        for start in range(0, len(wanted), _MAX_KEYS):
-            chunk = wanted[start : start + _MAX_KEYS]
-            sql = f"SELECT key, value FROM kv WHERE key IN ({_marks(len(chunk))}) AND {_LIVE}"
-            found.update(self._writer.read(sql, [*chunk, now]))
+        for start in range(0, len(wanted), MAX_KEYS):
+            chunk = wanted[start : start + MAX_KEYS]
+            sql = f"SELECT key, value FROM kv WHERE key IN ({marks(len(chunk))}) AND {_LIVE}"
+            found.update(await self._writer.read(sql, [*chunk, now]))
         return {k: load(found[k]) for k in wanted if k in found}
 
     async def kv_set_many(self, items: Mapping[str, Any], *, expires_at: float | None) -> None:
@@ -238,42 +183,53 @@ class SQLiteStorage:
         rows = [(key, dump(value), expires_at) for key, value in items.items()]
         if not rows:
             return
-        self._writer.write_many(_SET_KV, rows)
+        await self._writer.call(lambda: self._writer.execute_many(_SET_KV, rows))
 
     async def kv_delete(self, key: str) -> bool:
         """Delete a key; whether it was live."""
-        with self._writer.lock:
-            rows = self._writer.execute(_DELETE_KV, (key,)).fetchall()
+        writer = self._writer
+        rows = await writer.call(lambda: writer.execute(_DELETE_KV, (key,)).fetchall())
         return bool(rows) and (rows[0][0] is None or rows[0][0] > time.time())
 
     async def kv_expire(self, key: str, expires_at: float | None) -> bool:
         """Change a live key's expiry."""
-        with self._writer.lock:
-            return self._writer.execute(_EXPIRE_KV, (expires_at, key, time.time())).rowcount > 0
+        writer = self._writer
+        now = time.time()
+        return await writer.call(
+            lambda: writer.execute(_EXPIRE_KV, (expires_at, key, now)).rowcount > 0
+        )
 
     async def kv_scan(self, prefix: str) -> list[str]:
         """Live keys with the prefix, sorted."""
-        found: list[str] = []
-        with self._writer.lock:
+        now = time.time()
+
+        def scan() -> list[str]:
+            found: list[str] = []
             self._writer.check_open()
             # Keys sort by code point, so the keys with the prefix come first from ``prefix`` on.
-            with contextlib.closing(self._conn.execute(_SCAN_KV, (prefix, time.time()))) as cur:
+            with contextlib.closing(self._conn.execute(_SCAN_KV, (prefix, now))) as cur:
                 for (key,) in cur:
                     if not key.startswith(prefix):
                         break
                     found.append(key)
-        return found
+            return found
+
+        return await self._writer.call(scan)
 
     async def kv_incr(self, key: str, amount: int) -> int:
         """Add to an integer value, atomically: the write lock is held from read to write."""
-        with self._writer.lock:
-            row = self._writer.execute(_GET_KV, (key, time.time())).fetchone()
+        writer = self._writer
+
+        def incr() -> int:
+            row = writer.execute(_GET_KV, (key, time.time())).fetchone()
             current = load(row[0]) if row is not None else 0
             if not isinstance(current, int) or isinstance(current, bool):
                 raise TypeError(f"kv key {key!r} holds {type(current).__name__}, not an integer")
             value = current + amount
-            self._writer.execute(_SET_KV, (key, dump(value), None if row is None else row[1]))
-        return value
+            writer.execute(_SET_KV, (key, dump(value), None if row is None else row[1]))
+            return value
+
+        return await writer.call(incr)
 
     # -- blobs -----------------------------------------------------------------------------
     async def put_bytes(self, data: bytes) -> str:
@@ -299,11 +255,11 @@ class SQLiteStorage:
     # -- artifacts -------------------------------------------------------------------------
     async def add_artifact(self, artifact: Artifact) -> None:
         """Index an artifact."""
-        self._writer.write(_ADD_ARTIFACT, artifact_row(artifact))
+        await self._writer.write(_ADD_ARTIFACT, artifact_row(artifact))
 
     async def get_artifact(self, artifact_id: str) -> Artifact | None:
         """The artifact, or ``None``."""
-        rows = self._writer.read(_GET_ARTIFACT, (artifact_id,))
+        rows = await self._writer.read(_GET_ARTIFACT, (artifact_id,))
         return artifact_record(rows[0]) if rows else None
 
     async def query_artifacts(
@@ -320,7 +276,7 @@ class SQLiteStorage:
         limit: int = 100,
     ) -> list[Artifact]:
         """Matching artifacts, newest first."""
-        clauses, params = _equal(
+        clauses, params = where_equal(
             run_id=run_id,
             session_id=session_id,
             graph_id=graph_id,
@@ -331,42 +287,46 @@ class SQLiteStorage:
         )
         sql = f"{_SELECT_ARTIFACTS}{_where(clauses)} ORDER BY created_at DESC, seq DESC"
         if not labels:
-            rows = self._writer.read(f"{sql} LIMIT ?", [*params, max(limit, 0)])
+            rows = await self._writer.read(f"{sql} LIMIT ?", [*params, max(limit, 0)])
             return [artifact_record(r) for r in rows]
         # Labels compare with Python's ==, as in memory: filter here, reading until ``limit``.
-        found: list[Artifact] = []
-        with self._writer.lock:
+
+        def matching() -> list[Artifact]:
+            found: list[Artifact] = []
             self._writer.check_open()
             with contextlib.closing(self._conn.execute(sql, params)) as cur:
                 for row in cur:
                     if len(found) >= limit:
                         break
                     artifact = artifact_record(row)
-                    if all(
-                        k in artifact.labels and artifact.labels[k] == v for k, v in labels.items()
-                    ):
+                    if all(k in artifact.labels and artifact.labels[k] == v for k, v in wanted):
                         found.append(artifact)
-        return found
+            return found
+
+        wanted = labels.items()
+        return await self._writer.call(matching)
 
     async def set_pinned(self, artifact_id: str, pinned: bool) -> bool:
         """Pin or unpin an artifact; whether it exists."""
-        with self._writer.lock:
-            return self._writer.execute(_PIN_ARTIFACT, (pinned, artifact_id)).rowcount > 0
+        writer = self._writer
+        return await writer.call(
+            lambda: writer.execute(_PIN_ARTIFACT, (pinned, artifact_id)).rowcount > 0
+        )
 
     # -- waits -----------------------------------------------------------------------------
     async def put_wait(self, record: WaitRecord) -> None:
         """Insert or replace a wait; a replaced wait keeps its place."""
-        self._writer.write(_PUT_WAIT, wait_row(record))
+        await self._writer.write(_PUT_WAIT, wait_row(record))
 
     async def get_wait(self, wait_id: str) -> WaitRecord | None:
         """The wait, or ``None``."""
-        rows = self._writer.read(_GET_WAIT, (wait_id,))
+        rows = await self._writer.read(_GET_WAIT, (wait_id,))
         return wait_record(rows[0]) if rows else None
 
     async def list_waits(
         self, *, run_id: str | None = None, status: WaitStatus | None = None
     ) -> list[WaitRecord]:
         """Matching waits, first stored first."""
-        clauses, params = _equal(run_id=run_id, status=status)
-        rows = self._writer.read(f"{_SELECT_WAITS}{_where(clauses)} ORDER BY seq", params)
+        clauses, params = where_equal(run_id=run_id, status=status)
+        rows = await self._writer.read(f"{_SELECT_WAITS}{_where(clauses)} ORDER BY seq", params)
         return [wait_record(r) for r in rows]

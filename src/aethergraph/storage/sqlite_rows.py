@@ -8,16 +8,17 @@ JSON payloads are stored as compact text, ``None`` as NULL. The tables and their
 from __future__ import annotations
 
 import json
+import re
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
-from aethergraph.storage.memory import words
 from aethergraph.storage.records import (
     Artifact,
     Event,
     LogEntry,
     NodeRecord,
     NodeStatus,
+    RunEvent,
     RunRecord,
     RunStatus,
     WaitRecord,
@@ -31,11 +32,14 @@ __all__ = [
     "event_record",
     "event_row",
     "event_words",
+    "index_words",
     "load",
     "log_record",
     "log_row",
     "node_record",
     "node_row",
+    "run_event_record",
+    "run_event_row",
     "run_record",
     "run_row",
     "wait_record",
@@ -225,13 +229,25 @@ def event_row(e: Event) -> tuple[Any, ...]:
     )
 
 
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def index_words(text: str) -> list[str]:
+    """The lower-cased words of ``text``, each one token of ``events_fts`` (see sqlite_schema)."""
+    return [w.lower() for w in _WORD.findall(text)]
+
+
+def _joined_words(text: str) -> str:
+    return " ".join(index_words(text))
+
+
 def event_words(e: Event) -> tuple[str, str, str, str] | None:
     """The words of the event's text, topic, kind and tags for ``events_fts``; ``None``: none."""
     indexed = (
-        " ".join(words(e.text or "")),
-        " ".join(words(e.topic or "")),
-        " ".join(words(e.kind)),
-        " ".join(words(" ".join(e.tags))),
+        _joined_words(e.text or ""),
+        _joined_words(e.topic or ""),
+        _joined_words(e.kind),
+        _joined_words(" ".join(e.tags)),
     )
     return indexed if any(indexed) else None
 
@@ -255,6 +271,16 @@ def event_record(row: Any) -> Event:
         row[13],
         row[14],
     )
+
+
+def run_event_row(e: RunEvent) -> tuple[Any, ...]:
+    """The ``RUN_EVENT_COLUMNS`` values of a run event."""
+    return (e.run_id, e.seq, e.ts, e.type, _encode(e.data))
+
+
+def run_event_record(row: Any) -> RunEvent:
+    """The run event in a row of ``RUN_EVENT_COLUMNS``."""
+    return RunEvent(row[0], row[1], row[2], row[3], _decode(row[4]))
 
 
 def log_row(entry: LogEntry) -> tuple[Any, ...]:

@@ -9,9 +9,9 @@ first store from ``next_seq`` (a per-process counter started at the wall clock i
 later processes continue above earlier ones) and kept by upserts. How a record becomes a row is in
 ``sqlite_rows``.
 
-Full-text search indexes the words of an event (see ``words``) rather than its raw text: with the
-``ascii`` tokenizer, and ``_`` as a token character, each of those words is exactly one token, so
-SQLite and the in-memory backend split and match text identically.
+Full-text search indexes the words of an event (see ``sqlite_rows.index_words``) rather than its
+raw text: with the ``ascii`` tokenizer, and ``_`` as a token character, each of those words is
+exactly one token, so SQLite matches text by whole words as the in-memory backend does.
 
 Any change here bumps ``SCHEMA_VERSION``, kept in ``PRAGMA user_version``, and teaches ``migrate``
 to bring older workspaces up to date.
@@ -41,6 +41,7 @@ __all__ = [
     "LOG_COLUMNS",
     "NODE_COLUMNS",
     "RUN_COLUMNS",
+    "RUN_EVENT_COLUMNS",
     "SCHEMA_VERSION",
     "WAIT_COLUMNS",
     "insert",
@@ -50,7 +51,7 @@ __all__ = [
     "upserts",
 ]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 RUN_COLUMNS = (
     "run_id",
@@ -98,6 +99,7 @@ EVENT_COLUMNS = (
     "node_id",
     "session_id",
 )
+RUN_EVENT_COLUMNS = ("run_id", "seq", "ts", "type", "data")
 LOG_COLUMNS = ("run_id", "ts", "level", "message", "node_id", "graph_id", "extra")
 ARTIFACT_COLUMNS = (
     "id",
@@ -197,6 +199,14 @@ DDL = (
         reply TEXT)""",
     "CREATE INDEX IF NOT EXISTS waits_run_id ON waits (run_id)",
     "CREATE INDEX IF NOT EXISTS waits_status ON waits (status)",
+    # Version 4: run events, owners' heartbeats and signals to runs.
+    """CREATE TABLE IF NOT EXISTS run_events (
+        run_id TEXT NOT NULL, seq INTEGER NOT NULL, ts REAL NOT NULL, type TEXT NOT NULL,
+        data TEXT NOT NULL, PRIMARY KEY (run_id, seq)) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS owners (
+        owner TEXT NOT NULL PRIMARY KEY, heartbeat_at REAL NOT NULL) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS run_signals (
+        seq INTEGER PRIMARY KEY, run_id TEXT NOT NULL, signal TEXT NOT NULL)""",
 )
 
 
@@ -228,6 +238,7 @@ def migrate(conn: sqlite3.Connection, path: Path) -> None:
                 conn.execute(statement)
         elif version == 2:
             conn.execute("ALTER TABLE runs ADD COLUMN graph_digest TEXT")
+        # Later versions only added tables, which DDL creates if they do not exist.
         for statement in DDL:
             conn.execute(statement)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

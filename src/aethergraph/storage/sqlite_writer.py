@@ -3,51 +3,68 @@
 Writes are committed by ``flush()``, or by a timer at most ``FLUSH_DEADLINE`` seconds after the
 first uncommitted write: a burst of writes between two acknowledgements costs one commit. Run and
 node records, which the runtime stores several times over a short life, wait in memory, the latest
-version per key, until something needs them in the database: a commit, a read of runs or nodes, or
-any other write. A run that starts and ends between two commits is thus written once. Every other
-write runs at once inside the open transaction. A write that fails is reported by the call that
-ran it (for a held record: the one that wrote it into the database, ``flush()`` most often), and a
-held record that SQLite refused (a NULL where none may be, say) by the next ``flush()``. Several
-processes may share a workspace; SQLite's WAL mode lets them read while one writes, and
-``busy_timeout`` makes writers queue rather than fail.
+version per key, until something needs them in the database: a commit, a read of them, or any other
+write. A run that starts and ends between two commits is thus written once. Run events and log
+entries, appended from any thread on the hot path, wait in memory the same way, and go in with one
+``executemany``. Every other write runs at once inside the open transaction. A write that fails is
+reported by the call that ran it (for a held row: the one that wrote it into the database,
+``flush()`` most often), and a held row that SQLite refused (a NULL where none may be, a taken key)
+by the next ``flush()``.
+
+Several processes may share a workspace; SQLite's WAL mode lets them read while one writes. Waiting
+for another writer must not block the event loop, so ``call`` runs an operation on the loop only
+while nothing makes it wait: the connection's lock is free, and SQLite answers at once (its busy
+timeout is zero there). Otherwise the operation runs again in a worker thread, which waits for the
+lock and then for SQLite up to ``BUSY_TIMEOUT``. Running it again is safe: an operation meets
+``SQLITE_BUSY`` only where it first needs SQLite's write lock (``BEGIN IMMEDIATE``, or a lone
+statement), before it changed anything; every later statement of the transaction holds that lock.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import sqlite3
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aethergraph.errors import StorageError
 from aethergraph.storage import sqlite_schema as schema
-from aethergraph.storage.sqlite_rows import node_row, run_row
+from aethergraph.storage.sqlite_checkpoint import Checkpointer
+from aethergraph.storage.sqlite_rows import log_row, node_row, run_event_row, run_row
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
     from pathlib import Path
 
-    from aethergraph.storage.records import NodeRecord, RunRecord
+    from aethergraph.storage.records import LogEntry, NodeRecord, RunEvent, RunRecord
 
-__all__ = ["FLUSH_DEADLINE", "Writer"]
+__all__ = ["BUSY_TIMEOUT", "FLUSH_DEADLINE", "PUT_RUN", "REJECTABLE", "Writer", "is_busy"]
 
 logger = logging.getLogger(__name__)
 
 FLUSH_DEADLINE = 0.05
 """Seconds within which a write nobody flushed is committed anyway."""
+BUSY_TIMEOUT = 10.0
+"""Seconds a worker thread waits for another process's write transaction before giving up."""
 
 PAGE_SIZE = 2048
 """Bytes per database page in a new workspace. Most commits change a page or two of each table
 written; halving SQLite's default halves what they write to the WAL, and then to the disk."""
 WAL_BACKSTOP = 32 << 20
-"""Bytes of WAL at which the writing connection checkpoints itself; see ``_checkpoint``."""
+"""Bytes of WAL at which the writing connection checkpoints itself; see ``sqlite_checkpoint``."""
 WAL_SIZE_LIMIT = 64 << 20
 """Bytes a WAL file is cut back to when restarted after growing past them (one huge commit)."""
 
-_PUT_RUN = schema.upserts("runs", (*schema.RUN_COLUMNS, "seq"), ("run_id",), keep=("seq",))
+T = TypeVar("T")
+
+PUT_RUN = schema.upserts("runs", (*schema.RUN_COLUMNS, "seq"), ("run_id",), keep=("seq",))
 _PUT_NODE = schema.upserts("nodes", schema.NODE_COLUMNS, ("run_id", "node_id"))
-_REJECTABLE = (sqlite3.Error, ValueError, TypeError, OverflowError)  # what binding a row may raise
+_APPEND_RUN_EVENT = schema.insert("run_events", schema.RUN_EVENT_COLUMNS)
+_APPEND_LOG = schema.insert("logs", schema.LOG_COLUMNS)
+REJECTABLE = (sqlite3.Error, ValueError, TypeError, OverflowError)  # what binding a row may raise
+_BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 _LOST = (
     "the writes made since the last flush were lost: SQLite rolled them back when a write failed"
 )
@@ -61,33 +78,77 @@ def _describe_node(row: tuple[Any, ...]) -> str:
     return f"node {row[1]!r} of run {row[0]!r}"
 
 
+def _describe_run_event(row: tuple[Any, ...]) -> str:
+    return f"run event {row[1]!r} of run {row[0]!r}"
+
+
+def _describe_log(row: tuple[Any, ...]) -> str:
+    return f"log entry of run {row[0]!r}"
+
+
+def is_busy(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or the SQLite error it wraps) says another connection holds a lock."""
+    if isinstance(exc, StorageError):
+        exc = exc.__cause__
+    return isinstance(exc, sqlite3.OperationalError) and exc.sqlite_errorcode & 0xFF in _BUSY
+
+
 class Writer:
     """The one connection a ``SQLiteStorage`` reads and writes through, and its open transaction.
 
-    Reads go through it too, under ``lock``, so that they see the writes not yet committed.
+    Reads go through it too, under ``lock``, so that they see the writes not yet committed. The
+    methods that use the connection expect ``lock`` held: run them through ``call``.
     """
 
     def __init__(self, db: Path) -> None:
         self._db = db
         self.lock = threading.Lock()
-        self._timer: threading.Timer | None = None
         self._closed = False
         self._uncommitted = False
         self._lost = False
-        # Run and node rows not yet in the database, by key, and what SQLite refused of them.
+        # Rows not yet in the database, and the deadline timer, under ``_held_lock``: holding a
+        # row never waits for ``lock``, which a thread waiting for another process may hold.
+        self._held_lock = threading.Lock()
+        self._timer: threading.Timer | None = None
         self._held_runs: dict[str, tuple[Any, ...]] = {}
         self._held_nodes: dict[tuple[str, str], tuple[Any, ...]] = {}
+        self._held_events: list[tuple[Any, ...]] = []
+        self._held_logs: list[tuple[Any, ...]] = []
         self._refused: list[str] = []
-        self._checkpoint_lock = threading.Lock()
-        self._checkpointer: sqlite3.Connection | None = None
         self.conn = _connect(db)
+        self._checkpointer = Checkpointer(db)
         self._cur = self.conn.cursor()
+
+    # -- running operations ----------------------------------------------------------------
+    async def call(self, op: Callable[[], T]) -> T:
+        """``op()`` with ``lock`` held: on the loop if nothing waits, else in a worker thread."""
+        if self.lock.acquire(blocking=False):
+            try:
+                return op()
+            except (StorageError, sqlite3.OperationalError) as exc:
+                if not is_busy(exc):
+                    raise
+            finally:
+                self.lock.release()
+        return await asyncio.to_thread(self.call_waiting, op)
+
+    def call_waiting(self, op: Callable[[], T]) -> T:
+        """``op()`` with ``lock`` held, waiting for it, then for SQLite up to ``BUSY_TIMEOUT``."""
+        with self.lock:
+            self.check_open()
+            # fetchall: a PRAGMA's row left unread keeps its statement active, and close waiting.
+            self._cur.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}").fetchall()
+            try:
+                return op()
+            finally:
+                if not self._closed:
+                    self._cur.execute("PRAGMA busy_timeout = 0").fetchall()
 
     # -- held rows -------------------------------------------------------------------------
     def hold_run(self, record: RunRecord) -> None:
         """Hold a run's row until needed in the database; a replaced run keeps its ``seq``."""
         run_id = record.run_id
-        with self.lock:
+        with self._held_lock:
             self.check_open()
             held = self._held_runs
             prior = held.get(run_id)
@@ -98,17 +159,38 @@ class Writer:
     def hold_node(self, record: NodeRecord) -> None:
         """Hold a node's row until needed in the database."""
         row = node_row(record)
-        with self.lock:
+        with self._held_lock:
             self.check_open()
             self._held_nodes[row[0], row[1]] = row
             if self._timer is None:
                 self._arm()
 
+    def hold_run_event(self, event: RunEvent) -> None:
+        """Hold a run event's row until needed in the database (thread-safe)."""
+        row = run_event_row(event)
+        with self._held_lock:
+            self.check_open()
+            self._held_events.append(row)
+            if self._timer is None:
+                self._arm()
+
+    def hold_log(self, entry: LogEntry) -> None:
+        """Hold a log entry's row until needed in the database (thread-safe)."""
+        row = log_row(entry)
+        with self._held_lock:
+            self.check_open()
+            self._held_logs.append(row)
+            if self._timer is None:
+                self._arm()
+
+    def _holds(self) -> bool:
+        return bool(self._held_runs or self._held_nodes or self._held_events or self._held_logs)
+
     # -- transactions ----------------------------------------------------------------------
     # Writes accumulate in one open transaction. ``_uncommitted`` says this object began it; if
     # SQLite rolls it back on its own (a full disk does), those writes are gone although their
-    # callers were told nothing: ``_lost`` remembers it until ``flush()`` reports it. Held run and
-    # node rows enter the transaction before any other statement runs in it.
+    # callers were told nothing: ``_lost`` remembers it until ``flush()`` reports it. Held rows
+    # enter the transaction before any other statement runs in it.
     def check_open(self) -> None:
         """Raise ``StorageError`` once closed: nothing may use the connection after ``close()``."""
         if self._closed:
@@ -117,18 +199,19 @@ class Writer:
             )
 
     def _arm(self) -> None:
-        """Make sure a deadline commit is pending."""
-        if self._timer is None:
-            timer = threading.Timer(FLUSH_DEADLINE, self._commit_by_deadline)
-            timer.daemon = True
-            timer.start()
-            self._timer = timer
+        """Start the deadline commit's timer (``_held_lock`` held, no timer pending)."""
+        timer = threading.Timer(FLUSH_DEADLINE, self._commit_by_deadline)
+        timer.daemon = True
+        timer.start()
+        self._timer = timer
 
-    def _begin(self) -> None:
+    def begin(self) -> None:
         """Open the write transaction unless one is open; make sure a deadline commit is pending."""
         self._open()
         if self._timer is None:
-            self._arm()
+            with self._held_lock:
+                if self._timer is None:
+                    self._arm()
 
     def _open(self) -> None:
         """Open the write transaction unless one is open, and write the held rows into it."""
@@ -141,16 +224,22 @@ class Writer:
             except sqlite3.OperationalError as exc:
                 raise StorageError(f"cannot write to {self._db}: {exc}") from exc
             self._uncommitted = True
-        if self._held_runs or self._held_nodes:
+        if self._holds():
             self._write_held()
 
     def _write_held(self) -> None:
-        runs, nodes = self._held_runs, self._held_nodes
-        self._held_runs, self._held_nodes = {}, {}
+        with self._held_lock:
+            runs, nodes = self._held_runs, self._held_nodes
+            events, logs = self._held_events, self._held_logs
+            self._held_runs, self._held_nodes, self._held_events, self._held_logs = {}, {}, [], []
         if runs:
-            self._write_rows(_PUT_RUN, list(runs.values()), _describe_run)
+            self._write_rows(PUT_RUN, list(runs.values()), _describe_run)
         if nodes:
             self._write_rows(_PUT_NODE, list(nodes.values()), _describe_node)
+        if events:
+            self._insert_rows(_APPEND_RUN_EVENT, events, _describe_run_event)
+        if logs:
+            self._insert_rows(_APPEND_LOG, logs, _describe_log)
 
     def _write_rows(
         self,
@@ -166,35 +255,53 @@ class Writer:
                 for size, group in itertools.groupby(rows, len):
                     self._cur.executemany(upserts[size], group)
             return
-        except _REJECTABLE as exc:
+        except REJECTABLE as exc:
             self._raise_if_rolled_back(exc)
         for row in rows:  # upserts are idempotent: writing again the rows that went in is harmless
             try:
                 self._cur.execute(upserts[len(row)], row)
-            except _REJECTABLE as exc:
+            except REJECTABLE as exc:
                 self._raise_if_rolled_back(exc)
                 self._refused.append(f"{describe(row)}: {exc}")
+
+    def _insert_rows(
+        self, sql: str, rows: list[tuple[Any, ...]], describe: Callable[[tuple[Any, ...]], str]
+    ) -> None:
+        """Insert rows in order; go on past rows SQLite refuses, noting them for ``flush()``."""
+        while rows:
+            before = self.conn.total_changes
+            try:
+                self._cur.executemany(sql, rows)
+                return
+            except REJECTABLE as exc:
+                self._raise_if_rolled_back(exc)
+                # executemany stops at the refused row, each row before it inserted: skip it.
+                done = self.conn.total_changes - before
+                self._refused.append(f"{describe(rows[done])}: {exc}")
+                rows = rows[done + 1 :]
 
     def _write_alone(self) -> None:
         """Commit the one held row, the only write since the last commit, in one statement."""
         if self._uncommitted:
             self._lost = True  # SQLite rolled back the transaction this object began
-        if self._held_runs:
-            held: dict[Any, tuple[Any, ...]] = self._held_runs
-            upserts, describe = _PUT_RUN, _describe_run
-        else:
-            held, upserts, describe = self._held_nodes, _PUT_NODE, _describe_node
-        key, row = held.popitem()
+        with self._held_lock:
+            if self._held_runs:
+                held: dict[Any, tuple[Any, ...]] = self._held_runs
+                upserts, describe = PUT_RUN, _describe_run
+            else:
+                held, upserts, describe = self._held_nodes, _PUT_NODE, _describe_node
+            key, row = held.popitem()
         self._uncommitted = True
         try:
             # SQLite's own transaction: no BEGIN and COMMIT to run.
             self._cur.execute(upserts[len(row)], row)
         except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-                held[key] = row  # never written: the next commit retries
+            if is_busy(exc):
+                with self._held_lock:
+                    held.setdefault(key, row)  # never written: the next commit retries
                 self._uncommitted = False
             raise StorageError(f"cannot write to {self._db}: {exc}") from exc
-        except _REJECTABLE as exc:
+        except REJECTABLE as exc:
             self._refused.append(f"{describe(row)}: {exc}")
         self._uncommitted = False
 
@@ -202,20 +309,13 @@ class Writer:
         if not self.conn.in_transaction:
             raise StorageError(f"cannot write to {self._db}: {exc}") from exc
 
-    def execute(self, sql: str, params: Sequence[Any]) -> sqlite3.Cursor:
-        """Run one write statement in the open transaction (with the lock held)."""
-        self._begin()
-        try:
-            return self._cur.execute(sql, params)
-        except sqlite3.OperationalError as exc:
-            raise StorageError(f"cannot write to {self._db}: {exc}") from exc
-
-    def _commit(self) -> None:
-        runs, nodes = self._held_runs, self._held_nodes
-        if runs or nodes:
-            if len(runs) + len(nodes) == 1 and not self.conn.in_transaction:
-                self._write_alone()
-                return
+    def commit(self) -> None:
+        """Commit the open transaction and the held rows."""
+        alone = len(self._held_runs) + len(self._held_nodes) == 1
+        if alone and not (self._held_events or self._held_logs or self.conn.in_transaction):
+            self._write_alone()
+            return
+        if self._holds():
             self._open()
         if self.conn.in_transaction:
             try:
@@ -229,7 +329,7 @@ class Writer:
     def _commit_and_report(self) -> None:
         """Commit, then raise for writes lost or refused since the last report."""
         try:
-            self._commit()
+            self.commit()
         except StorageError as exc:
             if self._uncommitted and not self.conn.in_transaction:
                 self._uncommitted = self._lost = False  # reported here, once
@@ -246,109 +346,101 @@ class Writer:
             raise StorageError(f"SQLite refused to store {'; '.join(refused)}")
 
     def _commit_by_deadline(self) -> None:
-        with self.lock:
+        with self._held_lock:
             self._timer = None
-            if self._closed:
-                return
-            try:
-                self._commit()
-            except StorageError:
+        try:
+            self.call_waiting(self.commit)
+        except StorageError:
+            if not self._closed:
                 logger.warning(
                     "could not commit pending writes; the next flush retries",
                     exc_info=True,
                     extra={"database": str(self._db)},
                 )
-        self._checkpoint()
-
-    # -- checkpoints -----------------------------------------------------------------------
-    # A checkpoint copies committed pages from the WAL into the database file and syncs both; the
-    # syncs make it cost milliseconds. Left to the writing connection, it would stall a commit
-    # every few hundred; instead the deadline timer's thread runs one (PASSIVE: it never blocks a
-    # reader or a writer) on a connection of its own after each deadline, while the writing
-    # connection checkpoints only as a backstop, when the WAL holds ``WAL_BACKSTOP`` bytes: only
-    # it can restart the WAL from the beginning, and only once every page in it is checkpointed.
-    def _checkpoint(self) -> None:
-        if not self._checkpoint_lock.acquire(blocking=False):
-            return  # the previous deadline's checkpoint is still running
-        try:
-            if self._closed:
-                return
-            if self._checkpointer is None:
-                self._checkpointer = sqlite3.connect(
-                    self._db, check_same_thread=False, isolation_level=None
-                )
-                self._checkpointer.execute("PRAGMA temp_store = MEMORY")
-            self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-        except sqlite3.Error:
-            logger.debug("checkpoint failed; the next one retries", exc_info=True)
-        finally:
-            self._checkpoint_lock.release()
-
-    def _close_checkpointer(self) -> None:
-        with self._checkpoint_lock:
-            if self._checkpointer is not None:
-                self._checkpointer.close()
-                self._checkpointer = None
+        if not self._closed:
+            self._checkpointer.run()
 
     # -- statements, flush and close -------------------------------------------------------
-    def write(self, sql: str, params: Sequence[Any]) -> None:
+    def execute(self, sql: str, params: Sequence[Any]) -> sqlite3.Cursor:
         """Run one write statement in the open transaction."""
-        with self.lock:
-            self.execute(sql, params)
+        self.begin()
+        try:
+            return self._cur.execute(sql, params)
+        except sqlite3.OperationalError as exc:
+            raise StorageError(f"cannot write to {self._db}: {exc}") from exc
 
-    def write_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+    def execute_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         """Run one write statement once per row in the open transaction."""
-        with self.lock:
-            self._begin()
-            try:
-                self._cur.executemany(sql, rows)
-            except sqlite3.OperationalError as exc:
-                raise StorageError(f"cannot write to {self._db}: {exc}") from exc
+        self.begin()
+        try:
+            self._cur.executemany(sql, rows)
+        except sqlite3.OperationalError as exc:
+            raise StorageError(f"cannot write to {self._db}: {exc}") from exc
 
-    def read(self, sql: str, params: Sequence[Any]) -> list[Any]:
+    def query(self, sql: str, params: Sequence[Any]) -> list[Any]:
         """The rows of one query, committed or not."""
-        with self.lock:
-            self.check_open()
-            return self._cur.execute(sql, params).fetchall()
+        self.check_open()
+        return self._cur.execute(sql, params).fetchall()
 
-    def read_held(self, sql: str, params: Sequence[Any]) -> list[Any]:
-        """Read runs or nodes, the held rows written first so that the read sees them."""
-        with self.lock:
-            self.check_open()
-            if self._held_runs or self._held_nodes:
-                self._begin()
-            return self._cur.execute(sql, params).fetchall()
+    def query_held(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        """The rows of one query, the held rows written first so that it sees them."""
+        self.check_open()
+        if self._holds():
+            self.begin()
+        return self._cur.execute(sql, params).fetchall()
 
-    def flush(self) -> None:
+    async def write(self, sql: str, params: Sequence[Any]) -> None:
+        """Run one write statement in the open transaction."""
+        await self.call(lambda: self.execute(sql, params))
+
+    async def read(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        """The rows of one query, committed or not."""
+        return await self.call(lambda: self.query(sql, params))
+
+    async def read_held(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        """The rows of one query of runs, nodes, run events or logs, held ones included."""
+        return await self.call(lambda: self.query_held(sql, params))
+
+    async def flush(self) -> None:
         """Commit every write so far; ``StorageError`` if some were lost or refused."""
-        with self.lock:
-            if self._closed:
-                return
+        if not self._closed:
+            await self.call(self._flush)
+
+    def _flush(self) -> None:
+        if not self._closed:
             self._commit_and_report()
 
-    def close(self) -> None:
+    async def close(self) -> None:
         """Commit, stop the deadline timer and close the database; idempotent."""
-        with self.lock:
-            if self._closed:
-                return
-            try:
-                self._commit_and_report()
-            finally:
+        if not self._closed:  # in a thread, which waits: the connection is closed whatever happens
+            await asyncio.to_thread(self.call_waiting, self._close)
+
+    def _close(self) -> None:
+        if self._closed:
+            return
+        try:
+            self._commit_and_report()
+        finally:
+            with self._held_lock:
                 self._closed = True
                 self._held_runs.clear()
                 self._held_nodes.clear()
+                self._held_events.clear()
+                self._held_logs.clear()
                 if self._timer is not None:
                     self._timer.cancel()
                     self._timer = None
-                self._close_checkpointer()
-                self.conn.close()
+            self._checkpointer.close()
+            self.conn.close()
 
 
 def _connect(path: Path) -> sqlite3.Connection:
     """Open the database in WAL mode and bring its schema to ``SCHEMA_VERSION``."""
-    conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    # Opening waits for other processes (a migration may be running); later, ``call`` decides.
+    conn = sqlite3.connect(
+        path, timeout=BUSY_TIMEOUT, check_same_thread=False, isolation_level=None
+    )
     try:
-        conn.execute("PRAGMA busy_timeout = 10000")
         conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # a no-op unless the database is new
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
@@ -357,6 +449,7 @@ def _connect(path: Path) -> sqlite3.Connection:
         conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
         conn.execute("PRAGMA temp_store = MEMORY")  # no temporary files outside the workspace
         schema.migrate(conn, path)
+        conn.execute("PRAGMA busy_timeout = 0")
     except BaseException:
         conn.close()
         raise
