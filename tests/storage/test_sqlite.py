@@ -9,6 +9,8 @@ import shutil
 import sqlite3
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +23,7 @@ from aethergraph.storage.records import (
     LogEntry,
     NodeRecord,
     NodeStatus,
+    RunEvent,
     RunRecord,
     RunStatus,
     WaitRecord,
@@ -29,7 +32,7 @@ from aethergraph.storage.sqlite import FLUSH_DEADLINE, SQLiteStorage
 from aethergraph.storage.sqlite_schema import SCHEMA_VERSION
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Awaitable, Iterator
 
 RUN = RunRecord("r1", "g", RunStatus.SUCCEEDED, inputs={"x": 1}, outputs={"y": 2}, created_at=1.0)
 NODE = NodeRecord("r1", "n1", "tool", NodeStatus.SUCCEEDED, outputs={"y": 2}, attempts=1)
@@ -519,3 +522,205 @@ async def test_a_version_2_workspace_gains_the_graph_digest_column_when_opened(
     assert new is not None
     assert new.graph_digest == "abc"
     await reopened.close()
+
+
+async def test_a_version_3_workspace_gains_the_run_event_owner_and_signal_tables(
+    tmp_path: Path,
+) -> None:
+    await SQLiteStorage(tmp_path).close()
+    conn = sqlite3.connect(tmp_path / "aethergraph.db")
+    for table in ["run_events", "owners", "run_signals"]:
+        conn.execute(f"DROP TABLE {table}")
+    conn.execute("PRAGMA user_version = 3")
+    conn.commit()
+    conn.close()
+
+    storage = SQLiteStorage(tmp_path)
+    try:
+        storage.append_run_event(RunEvent("r1", 1, 1.0, "run_started"))
+        await storage.beat("me", 2.0)
+        await storage.signal_run("r1", "cancel")
+        await storage.flush()
+        assert await storage.list_run_events("r1") == [RunEvent("r1", 1, 1.0, "run_started")]
+        assert await storage.heartbeats(["me"]) == {"me": 2.0}
+        assert await storage.take_run_signals(["r1"]) == [("r1", "cancel")]
+    finally:
+        await storage.close()
+    conn = sqlite3.connect(tmp_path / "aethergraph.db")
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) == (4,)
+    finally:
+        conn.close()
+
+
+CLAIMER = """
+import asyncio, sys
+from aethergraph.storage.records import RunRecord, RunStatus
+from aethergraph.storage.sqlite import SQLiteStorage
+
+async def main():
+    storage = SQLiteStorage(sys.argv[1])
+    me = sys.argv[2]
+    print("ready", flush=True)
+    while line := sys.stdin.readline().split():
+        mode, run_id = line
+        expected = None if mode == "insert" else RunStatus.PENDING
+        record = RunRecord(run_id, "g", RunStatus.RUNNING, owner=me)
+        won = await storage.claim_run(record, expect_status=expected, expect_owner=None)
+        print(int(won), flush=True)
+    await storage.close()
+
+asyncio.run(main())
+"""
+
+
+async def test_claim_run_has_exactly_one_winner_among_processes(tmp_path: Path) -> None:
+    rounds = 20
+    storage = SQLiteStorage(tmp_path)
+    processes: list[asyncio.subprocess.Process] = []
+    try:
+        for n in range(rounds):
+            await storage.put_run(RunRecord(f"cas{n}", "g", RunStatus.PENDING))
+        await storage.flush()
+        async with asyncio.timeout(50):
+            for name in ["p0", "p1", "p2"]:
+                processes.append(
+                    await asyncio.create_subprocess_exec(
+                        sys.executable,
+                        "-c",
+                        CLAIMER,
+                        str(tmp_path),
+                        name,
+                        stdin=asyncio.subprocess.PIPE,
+                        stdout=asyncio.subprocess.PIPE,
+                    )
+                )
+            for p in processes:
+                assert p.stdout is not None
+                assert await p.stdout.readline() == b"ready\n"
+            for n in range(rounds):
+                for mode, run_id in [("cas", f"cas{n}"), ("insert", f"new{n}")]:
+                    for p in processes:
+                        assert p.stdin is not None
+                        p.stdin.write(f"{mode} {run_id}\n".encode())
+                    await asyncio.gather(*(p.stdin.drain() for p in processes if p.stdin))
+                    won = [int(await p.stdout.readline()) for p in processes if p.stdout]
+                    assert sorted(won) == [0, 0, 1], (mode, n)
+                    stored = await storage.get_run(run_id)
+                    assert stored is not None
+                    assert stored.owner == f"p{won.index(1)}"
+            for p in processes:
+                assert p.stdin is not None
+                p.stdin.close()
+                assert await p.wait() == 0
+    finally:
+        for p in processes:
+            if p.returncode is None:
+                p.kill()
+                await p.wait()
+        await storage.close()
+
+
+LOCKER = """
+import sqlite3, sys, time
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+conn.execute("COMMIT")
+"""
+
+
+async def longest_pause_while(work: Awaitable[None]) -> float:
+    """Run ``work`` while a ticker runs on the loop; the longest time the ticker waited."""
+    longest = 0.0
+    done = asyncio.Event()
+
+    async def tick() -> None:
+        nonlocal longest
+        last = time.perf_counter()
+        while not done.is_set():
+            await asyncio.sleep(0.005)
+            now = time.perf_counter()
+            longest = max(longest, now - last)
+            last = now
+
+    async with asyncio.TaskGroup() as tasks:
+        tasks.create_task(tick())
+        try:
+            await work
+        finally:
+            done.set()
+    return longest
+
+
+async def test_the_loop_runs_on_while_another_process_holds_the_write_lock(
+    tmp_path: Path,
+) -> None:
+    storage = SQLiteStorage(tmp_path)
+    try:
+        async with asyncio.timeout(30):
+            locker = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-c",
+                LOCKER,
+                str(tmp_path / "aethergraph.db"),
+                "1.0",
+                stdout=asyncio.subprocess.PIPE,
+            )
+            assert locker.stdout is not None
+            assert await locker.stdout.readline() == b"locked\n"
+            started = time.perf_counter()
+
+            async def write() -> None:
+                await storage.put_run(RUN)
+                storage.append_run_event(RunEvent("r1", 1, 1.0, "run_started"))
+                await storage.kv_set_many({"k": 1}, expires_at=None)
+                assert await storage.last_run_event_seq("r1") == 1
+                await storage.flush()
+
+            assert await longest_pause_while(write()) < 0.25
+            assert time.perf_counter() - started > 0.5  # it did wait for the other process
+            assert await locker.wait() == 0
+        assert await storage.get_run("r1") == RUN
+        assert await storage.kv_get_many(["k"]) == {"k": 1}
+    finally:
+        await storage.close()
+
+
+async def test_the_loop_runs_on_while_a_thread_holds_the_connection(tmp_path: Path) -> None:
+    storage = SQLiteStorage(tmp_path)
+    try:
+        await storage.put_run(RUN)
+        lock = storage._writer.lock
+        lock.acquire()  # as a deadline commit waiting for another process would
+        threading.Timer(0.5, lock.release).start()
+        assert await longest_pause_while(storage.flush()) < 0.25
+        assert await storage.get_run("r1") == RUN
+    finally:
+        await storage.close()
+
+
+def test_a_statement_refused_as_busy_in_an_open_transaction_can_be_retried(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "busy.db"
+    mine = sqlite3.connect(db, isolation_level=None, timeout=0)
+    theirs = sqlite3.connect(db, isolation_level=None, timeout=0)
+    try:
+        mine.execute("PRAGMA journal_mode = WAL")
+        mine.execute("CREATE TABLE t (x)")
+        mine.execute("BEGIN")
+        assert mine.execute("SELECT count(*) FROM t").fetchone() == (0,)
+        theirs.execute("BEGIN IMMEDIATE")
+        with pytest.raises(sqlite3.OperationalError) as refused:
+            mine.execute("INSERT INTO t VALUES (1)")
+        assert refused.value.sqlite_errorcode == sqlite3.SQLITE_BUSY
+        assert mine.in_transaction  # not rolled back
+        theirs.execute("ROLLBACK")
+        mine.execute("INSERT INTO t VALUES (1)")
+        mine.execute("COMMIT")
+        assert theirs.execute("SELECT x FROM t").fetchall() == [(1,)]
+    finally:
+        mine.close()
+        theirs.close()
