@@ -183,7 +183,7 @@ class SQLiteStorage(SQLiteRuns):
         rows = [(key, dump(value), expires_at) for key, value in items.items()]
         if not rows:
             return
-        await self._writer.call(lambda: self._writer.execute_many(_SET_KV, rows))
+        await self._writer.call(self._writer.execute_many, _SET_KV, rows)
 
     async def kv_delete(self, key: str) -> bool:
         """Delete a key; whether it was live."""

@@ -23,11 +23,12 @@ statement), before it changed anything; every later statement of the transaction
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import sqlite3
 import threading
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from aethergraph.errors import StorageError
 from aethergraph.storage import sqlite_schema as schema
@@ -35,7 +36,7 @@ from aethergraph.storage.sqlite_checkpoint import Checkpointer
 from aethergraph.storage.sqlite_rows import log_row, node_row, run_event_row, run_row
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Callable, Coroutine, Iterable, Sequence
     from pathlib import Path
 
     from aethergraph.storage.records import LogEntry, NodeRecord, RunEvent, RunRecord
@@ -58,6 +59,7 @@ WAL_SIZE_LIMIT = 64 << 20
 """Bytes a WAL file is cut back to when restarted after growing past them (one huge commit)."""
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 PUT_RUN = schema.upserts("runs", (*schema.RUN_COLUMNS, "seq"), ("run_id",), keep=("seq",))
 _PUT_NODE = schema.upserts("nodes", schema.NODE_COLUMNS, ("run_id", "node_id"))
@@ -120,17 +122,17 @@ class Writer:
         self._cur = self.conn.cursor()
 
     # -- running operations ----------------------------------------------------------------
-    async def call(self, op: Callable[[], T]) -> T:
-        """``op()`` with ``lock`` held: on the loop if nothing waits, else in a worker thread."""
-        if self.lock.acquire(blocking=False):
+    async def call(self, op: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """``op(...)`` with ``lock`` held: on the loop if nothing waits, else in a worker thread."""
+        if self.lock.acquire(False):
             try:
-                return op()
+                return op(*args, **kwargs)
             except (StorageError, sqlite3.OperationalError) as exc:
                 if not is_busy(exc):
                     raise
             finally:
                 self.lock.release()
-        return await asyncio.to_thread(self.call_waiting, op)
+        return await asyncio.to_thread(self.call_waiting, functools.partial(op, *args, **kwargs))
 
     def call_waiting(self, op: Callable[[], T]) -> T:
         """``op()`` with ``lock`` held, waiting for it, then for SQLite up to ``BUSY_TIMEOUT``."""
@@ -385,26 +387,26 @@ class Writer:
     def query_held(self, sql: str, params: Sequence[Any]) -> list[Any]:
         """The rows of one query, the held rows written first so that it sees them."""
         self.check_open()
-        if self._holds():
+        if self._held_runs or self._held_nodes or self._held_events or self._held_logs:
             self.begin()
         return self._cur.execute(sql, params).fetchall()
 
-    async def write(self, sql: str, params: Sequence[Any]) -> None:
+    # Plain functions returning ``call``'s coroutine: one coroutine fewer per read or write.
+    def write(self, sql: str, params: Sequence[Any]) -> Coroutine[Any, Any, Any]:
         """Run one write statement in the open transaction."""
-        await self.call(lambda: self.execute(sql, params))
+        return self.call(self.execute, sql, params)
 
-    async def read(self, sql: str, params: Sequence[Any]) -> list[Any]:
+    def read(self, sql: str, params: Sequence[Any]) -> Coroutine[Any, Any, list[Any]]:
         """The rows of one query, committed or not."""
-        return await self.call(lambda: self.query(sql, params))
+        return self.call(self.query, sql, params)
 
-    async def read_held(self, sql: str, params: Sequence[Any]) -> list[Any]:
+    def read_held(self, sql: str, params: Sequence[Any]) -> Coroutine[Any, Any, list[Any]]:
         """The rows of one query of runs, nodes, run events or logs, held ones included."""
-        return await self.call(lambda: self.query_held(sql, params))
+        return self.call(self.query_held, sql, params)
 
-    async def flush(self) -> None:
+    def flush(self) -> Coroutine[Any, Any, None]:
         """Commit every write so far; ``StorageError`` if some were lost or refused."""
-        if not self._closed:
-            await self.call(self._flush)
+        return self.call(self._flush)
 
     def _flush(self) -> None:
         if not self._closed:
