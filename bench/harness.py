@@ -37,19 +37,13 @@ def in_memory_and_workspace(
     make: Callable[[], Awaitable[None]], *, ops: int
 ) -> tuple[float, float]:
     """Seconds per operation with in-memory storage, then with a fresh SQLite workspace."""
-    from aethergraph.core.engine.host import get_host
+    from aethergraph.core.engine.runtime import current_runtime
     from aethergraph.testing import memory_runtime
 
     with memory_runtime():
         memory = timed_async(make, ops=ops)
-    host = get_host()
-    saved = host.snapshot()
-    with tempfile.TemporaryDirectory() as folder:
-        host.configure(workspace=folder)
-        try:
-            workspace = timed_async(make, ops=ops)
-        finally:
-            host.restore(saved)
+    with tempfile.TemporaryDirectory() as folder, current_runtime().scoped(workspace=folder):
+        workspace = timed_async(make, ops=ops)
     return memory, workspace
 
 

@@ -14,7 +14,7 @@ import time
 from harness import report
 
 from aethergraph import graphify, run_async, tool
-from aethergraph.core.engine.host import get_host
+from aethergraph.core.engine.runtime import current_runtime
 
 SIZES = [10, 100, 1_000, 10_000]
 
@@ -63,11 +63,8 @@ async def measure(graph, n: int) -> float:  # type: ignore[no-untyped-def]
 
 def main() -> None:
     sizes = SIZES if "--quick" not in sys.argv else SIZES[:3]
-    host = get_host()
-    saved = host.snapshot()
     rows = []
-    with tempfile.TemporaryDirectory() as ws:
-        host.configure(workspace=ws)
+    with tempfile.TemporaryDirectory() as ws, current_runtime().scoped(workspace=ws):
 
         async def all_sizes() -> None:
             await run_async(one)  # warm-up: opens the workspace
@@ -92,7 +89,6 @@ def main() -> None:
                 )
 
         asyncio.run(all_sizes())
-        host.restore(saved)
     report("w4_fanout", rows)
 
 

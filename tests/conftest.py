@@ -8,9 +8,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from aethergraph.core.engine.host import get_host
+from aethergraph.core.engine.runtime import current_runtime
 from aethergraph.runtime import (
-    configure,
     list_ext_context_services,
     register_context_service,
     unregister_context_service,
@@ -24,17 +23,12 @@ if TYPE_CHECKING:
 @pytest.fixture
 def workspace(tmp_path: Path) -> Iterator[Path]:
     """Keep runs in a fresh workspace folder; the previous configuration comes back afterwards."""
-    host = get_host()
-    saved = host.snapshot()
     folder = tmp_path / "workspace"
-    configure(workspace=folder)
-    try:
-        yield folder
-    finally:
-        _configured, store = host.snapshot()
-        host.restore(saved)
-        if store is not None:
-            asyncio.run(store.close())
+    with current_runtime().scoped(workspace=folder) as runtime:
+        try:
+            yield folder
+        finally:
+            asyncio.run(runtime.storage().close())
 
 
 @pytest.fixture

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from aethergraph.core.engine.catalog import list_graphs
+from aethergraph.core.engine.events import list_run_events, list_run_events_async, watch_run
 from aethergraph.core.engine.history import (
     list_artifacts,
     list_artifacts_async,
@@ -18,7 +20,7 @@ from aethergraph.core.engine.history import (
     search_memory,
     search_memory_async,
 )
-from aethergraph.core.engine.host import get_host
+from aethergraph.core.engine.mcp_tool import mcp_tool
 from aethergraph.core.engine.runs import (
     cancel_run,
     cancel_run_async,
@@ -28,13 +30,17 @@ from aethergraph.core.engine.runs import (
     list_runs_async,
     reply,
     reply_async,
+    submit_run_async,
 )
+from aethergraph.core.engine.runtime import Runtime, current_runtime
 from aethergraph.services.channel import (
     FileChannel,
     register_channel,
     set_channel_alias,
     set_default_channel,
 )
+from aethergraph.services.llm import register_llm_client
+from aethergraph.services.mcp import register_mcp_client
 from aethergraph.services.runtime.registry import (
     close_services,
     get_ext_context_service,
@@ -43,7 +49,7 @@ from aethergraph.services.runtime.registry import (
     register_context_service,
     unregister_context_service,
 )
-from aethergraph.storage.records import NodeStatus, RunRecord, RunStatus
+from aethergraph.storage.records import NodeStatus, RunEvent, RunRecord, RunStatus
 
 if TYPE_CHECKING:
     import os
@@ -53,38 +59,49 @@ if TYPE_CHECKING:
 __all__ = [
     "FileChannel",
     "NodeStatus",
+    "RunEvent",
     "RunRecord",
     "RunStatus",
+    "Runtime",
     "cancel_run",
     "cancel_run_async",
     "close_services",
     "configure",
+    "current_runtime",
     "get_ext_context_service",
     "get_run",
     "get_run_async",
     "list_artifacts",
     "list_artifacts_async",
     "list_ext_context_services",
+    "list_graphs",
     "list_logs",
     "list_logs_async",
     "list_nodes",
     "list_nodes_async",
+    "list_run_events",
+    "list_run_events_async",
     "list_runs",
     "list_runs_async",
     "list_waits",
     "list_waits_async",
+    "mcp_tool",
     "override_context_service",
     "read_artifact",
     "read_artifact_async",
     "register_channel",
     "register_context_service",
+    "register_llm_client",
+    "register_mcp_client",
     "reply",
     "reply_async",
     "search_memory",
     "search_memory_async",
     "set_channel_alias",
     "set_default_channel",
+    "submit_run_async",
     "unregister_context_service",
+    "watch_run",
     "workspace",
 ]
 
@@ -93,9 +110,9 @@ def configure(
     *, workspace: str | os.PathLike[str] | None = None, storage: Storage | None = None
 ) -> None:
     """Choose where runs are kept: a workspace folder, or a storage backend."""
-    get_host().configure(workspace=workspace, storage=storage)
+    current_runtime().configure(workspace=workspace, storage=storage)
 
 
 def workspace() -> str:
     """The workspace folder runs are kept in."""
-    return str(get_host().workspace())
+    return str(current_runtime().workspace())

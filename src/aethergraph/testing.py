@@ -18,44 +18,53 @@ from collections import deque
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from aethergraph.core.engine.clock import ManualClock
+from aethergraph.core.engine.events import watch_run
 from aethergraph.core.engine.history import list_waits_async
-from aethergraph.core.engine.host import get_host
-from aethergraph.core.engine.run import new_run_id, run_async
+from aethergraph.core.engine.options import new_run_id
+from aethergraph.core.engine.run import run_async
 from aethergraph.core.engine.runs import cancel_run_async, reply_async
+from aethergraph.core.engine.runtime import current_runtime
 from aethergraph.errors import RunWaitingError
 from aethergraph.services.channel import Message, _adapters, register_channel
+from aethergraph.services.llm import ScriptedLLM, scripted_llm
 from aethergraph.services.runtime.registry import override_context_service
 from aethergraph.storage.memory import MemoryStorage
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 
+    from aethergraph.core.engine.clock import Clock
     from aethergraph.services.channel import ChannelAdapter
     from aethergraph.storage.records import WaitRecord
 
 __all__ = [
+    "ManualClock",
     "MemoryStorage",
     "RunHandle",
     "ScriptedChannel",
+    "ScriptedLLM",
     "memory_runtime",
     "override_context_service",
     "scripted_channel",
+    "scripted_llm",
     "start_run",
 ]
 
 
 @contextmanager
-def memory_runtime() -> Iterator[MemoryStorage]:
-    """Keep runs in memory (not in a workspace) until the block exits."""
-    host = get_host()
-    saved = host.snapshot()
+def memory_runtime(*, clock: Clock | None = None) -> Iterator[MemoryStorage]:
+    """A scoped runtime keeping runs in memory until the block exits; yields its storage.
+
+    Services, channels and graphs registered outside stay visible inside. With
+    ``clock=ManualClock()``, timeouts and record times follow ``clock.advance()``.
+    """
     storage = MemoryStorage()
-    host.configure(storage=storage)
-    try:
-        yield storage
-    finally:
-        host.restore(saved)
-        storage.discard_files()
+    with current_runtime().scoped(storage=storage, clock=clock):
+        try:
+            yield storage
+        finally:
+            storage.discard_files()
 
 
 class RunHandle:
@@ -73,20 +82,26 @@ class RunHandle:
             RuntimeError: when the run ends without waiting (its error is chained).
         """
         async with asyncio.timeout(timeout_s):
-            while True:
-                state = get_host().live.get(self.run_id)
-                opened = state.pending_wait() if state is not None else None
+            opened = self._pending()
+            if opened is not None:
+                return opened
+            async for _event in watch_run(self.run_id):
+                opened = self._pending()
                 if opened is not None:
-                    return opened.record
-                if self._task.done():
-                    error = self._task.exception()
-                    if isinstance(error, RunWaitingError):
-                        # The run was left waiting in the workspace; its wait is stored there.
-                        stored = await list_waits_async(run_id=self.run_id, status="open")
-                        if stored:
-                            return stored[0]
-                    raise RuntimeError(f"run {self.run_id} ended without waiting") from error
-                await asyncio.sleep(0.005)
+                    return opened
+            await asyncio.wait({self._task})
+            error = self._task.exception()
+            if isinstance(error, RunWaitingError):
+                # The run was left waiting in the workspace; its wait is stored there.
+                stored = await list_waits_async(run_id=self.run_id, status="open")
+                if stored:
+                    return stored[0]
+            raise RuntimeError(f"run {self.run_id} ended without waiting") from error
+
+    def _pending(self) -> WaitRecord | None:
+        state = current_runtime().live.get(self.run_id)
+        opened = state.waits.pending() if state is not None else None
+        return opened.record if opened is not None else None
 
     async def reply(self, *, text: str | None = None, choice: str | None = None) -> None:
         """Answer the open wait (as ``aethergraph.runtime.reply_async`` does)."""
@@ -108,8 +123,9 @@ async def start_run(target: Any, inputs: Mapping[str, Any] | None = None, **opts
     """Start a run in the background of the current loop and return a handle to drive it."""
     run_id = opts.pop("run_id", None) or new_run_id()
     task = asyncio.ensure_future(run_async(target, inputs, run_id=run_id, **opts))
-    while run_id not in get_host().live and not task.done():  # noqa: ASYNC110 - no event to await
-        await asyncio.sleep(0)
+    runtime = current_runtime()
+    while not task.done() and run_id not in runtime.live:  # noqa: ASYNC110
+        await asyncio.sleep(0)  # let it claim and record itself
     return RunHandle(run_id, task)
 
 

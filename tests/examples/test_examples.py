@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 import aethergraph.runtime
-from aethergraph.core.engine.host import get_host
+from aethergraph.core.engine.runtime import current_runtime
 from aethergraph.errors import RunNotFoundError
 
 if TYPE_CHECKING:
@@ -151,7 +151,7 @@ def release_workspace(tmp_path: Path) -> Iterator[Path]:
     try:
         yield workspace
     finally:
-        asyncio.run(get_host().storage(workspace).close())
+        asyncio.run(current_runtime().storage(workspace).close())
 
 
 @pytest.mark.timeout(3 * TIMEOUT_S)
@@ -191,7 +191,7 @@ def test_readme_running_again_with_the_run_id_resumes_the_waiting_run(
     release_workspace: Path,
 ) -> None:
     def make_plan_record() -> object:
-        nodes = asyncio.run(get_host().storage(release_workspace).list_nodes(RELEASE_RUN))
+        nodes = asyncio.run(current_runtime().storage(release_workspace).list_nodes(RELEASE_RUN))
         (record,) = [n for n in nodes if n.tool == "make_plan"]
         return record
 

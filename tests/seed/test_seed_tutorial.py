@@ -31,7 +31,7 @@ import pytest
 
 import aethergraph.runtime
 from aethergraph import graph_fn, run, run_async
-from aethergraph.core.engine.host import get_host
+from aethergraph.core.engine.runtime import current_runtime
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -118,15 +118,12 @@ def seed() -> Seed:
 @pytest.fixture
 def workspace(tmp_path: Path) -> Iterator[Path]:
     """Runs go to a fresh workspace folder; the previous configuration comes back afterwards."""
-    host = get_host()
-    saved = host.snapshot()
     folder = tmp_path / "workspace"
-    aethergraph.runtime.configure(workspace=folder)
-    try:
-        yield folder
-    finally:
-        asyncio.run(host.storage().close())
-        host.restore(saved)
+    with current_runtime().scoped(workspace=folder) as runtime:
+        try:
+            yield folder
+        finally:
+            asyncio.run(runtime.storage().close())
 
 
 @pytest.fixture(autouse=True)
@@ -185,11 +182,11 @@ def run_in_node(block: Block, ns: dict[str, Any], source: str | None = None, **n
 
 
 def stored_events(run_id: str) -> list[Event]:
-    return asyncio.run(get_host().storage().query_events(run_id=run_id, limit=100))
+    return asyncio.run(current_runtime().storage().query_events(run_id=run_id, limit=100))
 
 
 def stored_logs(run_id: str) -> list[LogEntry]:
-    return asyncio.run(get_host().storage().list_logs(run_id))
+    return asyncio.run(current_runtime().storage().list_logs(run_id))
 
 
 def only_run(graph_id: str) -> aethergraph.runtime.RunRecord:
@@ -320,7 +317,7 @@ def test_sections_1_to_3a_submit_and_wait_through_the_trainer_service(
     assert record.outputs == out
     assert (workspace / "aethergraph.db").is_file()
 
-    nodes = asyncio.run(get_host().storage().list_nodes(record.run_id))
+    nodes = asyncio.run(current_runtime().storage().list_nodes(record.run_id))
     assert [(n.tool, n.status, n.inputs, n.outputs) for n in nodes] == [
         ("wait_for_training", "succeeded", {"job_id": "job-3"}, {"ready": True})
     ]

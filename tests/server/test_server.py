@@ -21,7 +21,7 @@ from aethergraph import (
     stop_server,
     stop_server_async,
 )
-from aethergraph.core.engine.host import get_host
+from aethergraph.core.engine.runtime import current_runtime
 from aethergraph.errors import ServerError
 
 if TYPE_CHECKING:
@@ -91,7 +91,7 @@ def test_runs_started_while_the_server_is_up_execute_on_the_servers_loop(
     (loop_a, thread_a, _), (loop_b, thread_b, _) = probe.calls
     assert loop_a is loop_b
     assert thread_a == thread_b != threading.get_ident()
-    assert get_host().owner_loop is loop_a
+    assert current_runtime().owner_loop is loop_a
     # Under a server, a sync run leaves services started for the next run.
     assert (probe.starts, probe.closes) == (1, 0)
 
@@ -130,7 +130,7 @@ def test_stop_server_closes_started_services(register: Callable[[str, object], o
     finally:
         stop_server()
     assert (probe.starts, probe.closes) == (1, 1)
-    assert get_host().owner_loop is None
+    assert current_runtime().owner_loop is None
 
 
 def test_stop_server_without_a_server_does_nothing() -> None:
@@ -196,7 +196,7 @@ async def test_start_server_async_serves_on_the_callers_loop(
     finally:
         await stop_server_async()
     assert probe.closes == 1
-    assert get_host().owner_loop is None
+    assert current_runtime().owner_loop is None
     with pytest.raises(httpx.ConnectError):
         async with httpx.AsyncClient() as client:
             await client.get(f"{url}/api/v1/health", timeout=2)

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import socket
 import threading
 from typing import Any
 
-from aethergraph.core.engine.host import get_host
+from aethergraph.core.engine.runtime import current_runtime
 from aethergraph.errors import ServerError
 from aethergraph.services.runtime.registry import close_services
 
@@ -44,7 +45,9 @@ def server_url() -> str | None:
 
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP spelled out: asyncio sets TCP_NODELAY on accepted sockets only then, and
+    # without it small responses wait for delayed ACKs (~40 ms each).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
@@ -119,14 +122,19 @@ def start_server(host: str = "127.0.0.1", port: int = 8745, *, token: str | None
                 loop.close()
 
         running = _Running(server, url, loop)
-        running.thread = threading.Thread(target=serve, name="aethergraph-server", daemon=True)
+        # The server serves the caller's runtime (a scoped one too): its thread runs in a copy
+        # of the caller's context.
+        context = contextvars.copy_context()
+        running.thread = threading.Thread(
+            target=context.run, args=(serve,), name="aethergraph-server", daemon=True
+        )
         running.thread.start()
         started.wait()
         if failure or not server.started:
             raise ServerError(f"the server did not start on {url}") from (
                 failure[0] if failure else None
             )
-        get_host().owner_loop = loop
+        current_runtime().owner_loop = loop
         _current = running
         return url
 
@@ -156,7 +164,7 @@ async def start_server_async(
             running.task.result()
             raise ServerError(f"the server did not start on {url}")
         await asyncio.sleep(0.005)
-    get_host().owner_loop = loop
+    current_runtime().owner_loop = loop
     _current = running
     return url
 
@@ -176,7 +184,7 @@ def stop_server() -> None:
             asyncio.run_coroutine_threadsafe(close_services(), running.loop).result(timeout=30)
         running.server.should_exit = True
         running.thread.join(timeout=30)
-        get_host().owner_loop = None
+        current_runtime().owner_loop = None
         _current = None
 
 
@@ -193,5 +201,5 @@ async def stop_server_async() -> None:
     running.server.should_exit = True
     if running.task is not None:
         await running.task
-    get_host().owner_loop = None
+    current_runtime().owner_loop = None
     _current = None

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from aethergraph import graphify, run_async, tool
-from aethergraph.core.engine.host import get_host
+from aethergraph.core.engine.runtime import current_runtime
 from aethergraph.errors import ConfigurationError, RunCancelledError
 from aethergraph.runtime import NodeStatus, RunStatus, cancel_run_async, get_run, get_run_async
 from aethergraph.testing import memory_runtime, scripted_channel, start_run
@@ -76,7 +76,9 @@ async def test_resume_after_a_failure_reruns_only_what_did_not_finish() -> None:
         await run_async(graph, {"n": 4}, run_id="run-resume")
     assert (await get_run_async("run-resume")).status is RunStatus.FAILED
     assert calls == {"load": 1, "transform": 1, "audit": 1}
-    nodes = {r.node_id: r.status for r in await get_host().storage().list_nodes("run-resume")}
+    nodes = {
+        r.node_id: r.status for r in await current_runtime().storage().list_nodes("run-resume")
+    }
     assert nodes["publish"] is NodeStatus.SKIPPED
 
     broken["transform"] = False
@@ -84,7 +86,9 @@ async def test_resume_after_a_failure_reruns_only_what_did_not_finish() -> None:
 
     assert calls == {"load": 1, "transform": 2, "publish": 1, "audit": 1}
     assert (await get_run_async("run-resume")).status is RunStatus.SUCCEEDED
-    nodes = {r.node_id: r.status for r in await get_host().storage().list_nodes("run-resume")}
+    nodes = {
+        r.node_id: r.status for r in await current_runtime().storage().list_nodes("run-resume")
+    }
     assert set(nodes.values()) == {NodeStatus.SUCCEEDED}
     fresh = await run_async(graph, {"n": 4}, run_id="run-fresh")
     assert outputs == fresh == {"total": 14, "audited": True}
@@ -201,7 +205,6 @@ def test_a_chain_killed_mid_run_resumes_in_a_new_process_without_redoing_nodes(
 
 def test_resuming_a_run_after_its_graph_was_rewired_is_refused(tmp_path: Path) -> None:
     from aethergraph import run
-    from aethergraph.runtime import configure
 
     calls = {"fail": True}
 
@@ -223,9 +226,7 @@ def test_resuming_a_run_after_its_graph_was_rewired_is_refused(tmp_path: Path) -
 
         return graph
 
-    saved = get_host().snapshot()
-    configure(workspace=tmp_path / "ws")
-    try:
+    with current_runtime().scoped(workspace=tmp_path / "ws"):
         original = build(rewired=False)
         with pytest.raises(RuntimeError, match="first attempt fails"):
             run(original, {"x": 1}, run_id="run-rewired")
@@ -235,5 +236,3 @@ def test_resuming_a_run_after_its_graph_was_rewired_is_refused(tmp_path: Path) -
             run(changed, {"x": 1}, run_id="run-rewired")
         # The code it started with (tool bodies may change) still resumes it.
         assert run(build(rewired=False), {"x": 1}, run_id="run-rewired") == {"y": 2}
-    finally:
-        get_host().restore(saved)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from aethergraph import NodeContext, graph_fn, run, run_async, tool
-from aethergraph.core.engine.host import get_host
+from aethergraph.core.engine.runtime import current_runtime
 from aethergraph.errors import (
     ConfigurationError,
     InputValidationError,
@@ -26,7 +26,7 @@ class Boom(Exception):
 
 
 async def nodes_of(run_id: str) -> list[Any]:
-    return await get_host().storage().list_nodes(run_id)
+    return await current_runtime().storage().list_nodes(run_id)
 
 
 # -- graph_fn and tool, sync and async ----------------------------------------------------------

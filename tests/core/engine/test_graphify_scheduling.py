@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from aethergraph import graphify, run, run_async, tool
-from aethergraph.core.engine.host import get_host
 from aethergraph.core.engine.retry import RetryPolicy
+from aethergraph.core.engine.runtime import current_runtime
 from aethergraph.errors import NodeTimeoutError, RunCancelledError
 from aethergraph.runtime import (
     NodeStatus,
@@ -35,7 +35,7 @@ def _in_memory() -> Iterator[None]:
 
 
 async def node_records(run_id: str) -> dict[str, NodeRecord]:
-    return {rec.node_id: rec for rec in await get_host().storage().list_nodes(run_id)}
+    return {rec.node_id: rec for rec in await current_runtime().storage().list_nodes(run_id)}
 
 
 # -- concurrency -----------------------------------------------------------------------------

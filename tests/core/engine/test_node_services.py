@@ -7,7 +7,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from aethergraph import NodeContext, graph_fn, run, run_async, tool
-from aethergraph.core.engine.host import get_host
+from aethergraph.core.engine.runtime import current_runtime
 
 if TYPE_CHECKING:
     import pytest
@@ -55,7 +55,7 @@ def test_logger_is_under_the_aethergraph_hierarchy() -> None:
 
 async def test_log_records_are_kept_with_the_run() -> None:
     out = await logs()
-    kept = await get_host().storage().list_logs(out["run_id"])
+    kept = await current_runtime().storage().list_logs(out["run_id"])
     assert [e.message for e in kept] == ["root starts", "tool says hello"]
     assert [e.node_id for e in kept] == ["root", out["tool_node"]]
     assert all(e.graph_id == "logs" and e.level == "INFO" for e in kept)

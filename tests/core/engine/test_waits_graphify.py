@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from aethergraph import NodeContext, graphify, run_async, tool
-from aethergraph.core.engine.host import get_host
+from aethergraph.core.engine.runtime import current_runtime
 from aethergraph.errors import NodeTimeoutError, RunError
 from aethergraph.runtime import RunStatus, get_run_async, reply_async
 from aethergraph.storage.records import WaitStatus
@@ -106,7 +106,7 @@ async def test_channel_tools_as_nodes_take_choices_by_label_or_number(
 
 
 async def both_waits_open(run_id: str) -> None:
-    storage = get_host().storage()
+    storage = current_runtime().storage()
     async with asyncio.timeout(10):
         while True:
             if len(await storage.list_waits(run_id=run_id, status=WaitStatus.OPEN)) == 2:

@@ -72,8 +72,17 @@ def test_a_refused_name_registers_nothing() -> None:
 
 
 def test_override_checks_the_name_rules_too() -> None:
-    with pytest.raises(ValueError, match="built-in"), override_context_service("kv", Named("x")):
+    with (
+        pytest.raises(ValueError, match="NodeContext field"),
+        override_context_service("run_id", Named("x")),
+    ):
         pass
+
+
+def test_override_may_swap_a_built_in_that_registering_may_not() -> None:
+    with override_context_service("kv", Named("x")) as fake:
+        assert "kv" not in list_ext_context_services()  # still a built-in, not a custom service
+        assert fake.label == "x"
 
 
 # -- registration and look-ups ------------------------------------------------------------------

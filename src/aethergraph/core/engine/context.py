@@ -1,7 +1,9 @@
 """``NodeContext``: the identity of the running node and its doors to the runtime's services.
 
 It stays thin on purpose: five identity fields, one accessor per built-in service, and
-``__getattr__`` for custom services. Built-in facades are made on first use and kept for the node.
+``__getattr__`` for custom services. Built-in services are registry entries like custom ones (so
+``override_context_service("memory", fake)`` works in tests); what they give a node is made on
+first use and kept for the node.
 """
 
 from __future__ import annotations
@@ -13,12 +15,18 @@ from aethergraph.services.channel import ChannelSession
 from aethergraph.services.kv import KV
 from aethergraph.services.logger import RunLogger
 from aethergraph.services.memory import Memory
-from aethergraph.services.runtime.registry import resolve_service, service_accessor
+from aethergraph.services.runtime.registry import (
+    BuiltinService,
+    bind_builtin,
+    register_builtin,
+    resolve_service,
+    service_accessor,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from aethergraph.core.engine.run_state import RunState
+    from aethergraph.core.engine.lifecycle import RunState
     from aethergraph.core.engine.runner_service import Runner
 
 __all__ = ["NodeContext"]
@@ -42,46 +50,35 @@ class NodeContext:
             f"node_id={self.node_id!r})"
         )
 
+    def _builtin(self, name: str, keyed: bool = False) -> Any:
+        bound = self._builtins.get(name)
+        if bound is None:
+            bound = self._builtins[name] = bind_builtin(name, self, keyed=keyed)
+        return bound
+
     def logger(self) -> RunLogger:
         """A logger whose records carry this node's ids and are kept with the run."""
-        log = self._builtins.get("logger")
-        if log is None:
-            log = self._builtins["logger"] = RunLogger(self, self._run.storage)
-        return log
+        return self._builtin("logger")  # type: ignore[no-any-return]
 
     def kv(self) -> KV:
         """The workspace's JSON key-value store."""
-        kv = self._builtins.get("kv")
-        if kv is None:
-            kv = self._builtins["kv"] = KV(self._run.storage)
-        return kv
+        return self._builtin("kv")  # type: ignore[no-any-return]
 
     def memory(self) -> Memory:
         """The event log, scoped to the session (or the run when there is none)."""
-        mem = self._builtins.get("memory")
-        if mem is None:
-            mem = self._builtins["memory"] = Memory(self, self._run.storage)
-        return mem
+        return self._builtin("memory")  # type: ignore[no-any-return]
 
     def artifacts(self) -> Artifacts:
         """The content-addressed artifact store; what is saved records this node."""
-        arts = self._builtins.get("artifacts")
-        if arts is None:
-            arts = self._builtins["artifacts"] = Artifacts(self, self._run.storage)
-        return arts
+        return self._builtin("artifacts")  # type: ignore[no-any-return]
 
     def channel(self, key: str | None = None) -> ChannelSession:
         """A channel to talk to people: ``console`` by default, or a configured key or alias."""
-        return ChannelSession(self, self._run.storage, self._run.waits, key)
+        return self._builtin("channel", keyed=True)(key)  # type: ignore[no-any-return]
 
     def runner(self) -> Runner:
         """Start, await and cancel child runs."""
-        from aethergraph.core.engine.runner_service import Runner
-
-        runner = self._builtins.get("runner")
-        if runner is None:
-            runner = self._builtins["runner"] = Runner(self)
-        return runner
+        return self._builtin("runner")  # type: ignore[no-any-return]
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
         if name.startswith("_"):
@@ -89,3 +86,34 @@ class NodeContext:
         resolve_service(name)  # raises ServiceNotFoundError (an AttributeError) with suggestions
         accessor = self.__dict__[name] = service_accessor(name)
         return accessor
+
+
+class _StorageFacade(BuiltinService):
+    """A built-in whose per-node object is made from the node and the run's storage."""
+
+    def __init__(self, make: Callable[[NodeContext, Any], Any]) -> None:
+        self._make = make
+
+    def bind(self, ctx: NodeContext) -> Any:
+        """The node's facade."""
+        return self._make(ctx, ctx._run.storage)
+
+
+class _Channels(BuiltinService):
+    """``channel(key)``: a session on the channel ``key`` for the node."""
+
+    def bind(self, ctx: NodeContext) -> Callable[[str | None], ChannelSession]:
+        """A function of the channel key."""
+        run = ctx._run
+
+        def session(key: str | None = None) -> ChannelSession:
+            return ChannelSession(ctx, run.storage, run.waits, key)
+
+        return session
+
+
+register_builtin("logger", _StorageFacade(RunLogger))
+register_builtin("kv", _StorageFacade(lambda _ctx, storage: KV(storage)))
+register_builtin("memory", _StorageFacade(Memory))
+register_builtin("artifacts", _StorageFacade(Artifacts))
+register_builtin("channel", _Channels())

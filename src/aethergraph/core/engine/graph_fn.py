@@ -6,6 +6,7 @@ import inspect
 from typing import TYPE_CHECKING, Any, overload
 
 from aethergraph.core.engine.catalog import register_graph
+from aethergraph.core.engine.run import run_async
 from aethergraph.core.engine.signature import DeclaredFunction
 
 if TYPE_CHECKING:
@@ -35,8 +36,6 @@ class GraphFunction(DeclaredFunction):
 
     def __call__(self, *args: Any, **kwargs: Any) -> Coroutine[Any, Any, dict[str, Any]]:
         """Start a run of this graph with the given inputs; await it for the outputs."""
-        from aethergraph.core.engine.run import run_async
-
         if self.sig.context_param is not None:
             kwargs.pop(self.sig.context_param, None)
         return run_async(self, self.sig.bind(args, kwargs))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from aethergraph.core.engine.host import get_host
+from aethergraph.core.engine.runtime import current_runtime
 from aethergraph.core.engine.sync_bridge import sync_twin
 from aethergraph.storage.records import (
     Artifact,
@@ -43,14 +43,14 @@ Workspace = str | os.PathLike[str] | None
 
 async def list_nodes_async(run_id: str, *, workspace: Workspace = None) -> list[NodeRecord]:
     """The run's node records, in the order they started."""
-    return await get_host().storage(workspace).list_nodes(run_id)
+    return await current_runtime().storage(workspace).list_nodes(run_id)
 
 
 async def list_logs_async(
     run_id: str, *, limit: int = 1000, workspace: Workspace = None
 ) -> list[LogEntry]:
     """Log records kept with the run, oldest first."""
-    return await get_host().storage(workspace).list_logs(run_id, limit=limit)
+    return await current_runtime().storage(workspace).list_logs(run_id, limit=limit)
 
 
 async def list_waits_async(
@@ -61,7 +61,7 @@ async def list_waits_async(
 ) -> list[WaitRecord]:
     """Waits (questions to people), oldest first; ``status="open"`` for the unanswered ones."""
     return (
-        await get_host()
+        await current_runtime()
         .storage(workspace)
         .list_waits(run_id=run_id, status=WaitStatus(status) if status is not None else None)
     )
@@ -82,7 +82,7 @@ async def search_memory_async(
     ``session_id`` reads that session's memory; ``run_id`` the events a run wrote.
     """
     return (
-        await get_host()
+        await current_runtime()
         .storage(workspace)
         .query_events(
             scope_id=session_id,
@@ -106,7 +106,7 @@ async def list_artifacts_async(
 ) -> list[Artifact]:
     """Indexed artifacts, newest first."""
     return (
-        await get_host()
+        await current_runtime()
         .storage(workspace)
         .query_artifacts(
             run_id=run_id, session_id=session_id, kind=kind, labels=labels, limit=limit
@@ -120,7 +120,7 @@ async def read_artifact_async(artifact_id: str, *, workspace: Workspace = None) 
     Raises:
         KeyError: when no artifact has that id.
     """
-    storage = get_host().storage(workspace)
+    storage = current_runtime().storage(workspace)
     artifact = await storage.get_artifact(artifact_id)
     if artifact is None:
         raise KeyError(f"no artifact {artifact_id!r} in workspace {storage.location}")

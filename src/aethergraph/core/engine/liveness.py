@@ -1,55 +1,46 @@
-"""Telling live runs from interrupted ones: a run whose owning process died is ``interrupted``."""
+"""Telling live runs from interrupted ones: whether the process that owns a run still runs.
+
+On this machine the kernel answers exactly (the pid and its start time). A process on another
+machine, or one recorded under another host name (a container restarted on the same volume), is
+alive while it keeps beating: the run monitor of every process hosting runs records a heartbeat
+every ``BEAT_S`` seconds, and an owner silent for ``LEASE_S`` seconds is taken for dead.
+"""
 
 from __future__ import annotations
 
 import socket
 from typing import TYPE_CHECKING
 
-from aethergraph.core.engine.host import process_start_ticks
-from aethergraph.storage.records import RunStatus
+from aethergraph.core.engine.runtime import process_start_ticks
 
 if TYPE_CHECKING:
-    from aethergraph.core.engine.host import Host
+    from aethergraph.core.engine.runtime import Runtime
     from aethergraph.storage.protocols import Storage
+    from aethergraph.storage.records import RunRecord
 
-__all__ = ["owner_alive", "recover_interrupted"]
+__all__ = ["BEAT_S", "LEASE_S", "owner_alive"]
 
-_recovered: set[int] = set()
+BEAT_S = 5.0
+"""Seconds between two heartbeats of a process that hosts runs."""
+LEASE_S = 30.0
+"""Seconds of silence after which an owner on another host is taken for dead."""
+
+_HOSTNAME = socket.gethostname()
 
 
-def owner_alive(owner: str | None, host: Host) -> bool:
-    """Whether the process named by ``owner`` (``host:pid:start``) still runs.
-
-    A process on another machine cannot be checked and counts as alive.
-    """
+async def owner_alive(record: RunRecord, runtime: Runtime, storage: Storage) -> bool:
+    """Whether the process recorded as the owner of ``record`` still hosts it."""
+    owner = record.owner
     if not owner:
         return False
-    if owner == host.owner_id:
-        return True
+    if owner == runtime.owner_id:
+        return record.run_id in runtime.live
     try:
         hostname, pid, start = owner.rsplit(":", 2)
     except ValueError:
         return False
-    if hostname != socket.gethostname():
-        return True
-    return start != "?" and process_start_ticks(int(pid)) == start
-
-
-async def recover_interrupted(storage: Storage, host: Host) -> None:
-    """Mark runs left ``running`` by dead processes ``interrupted`` (once per storage)."""
-    if id(storage) in _recovered:
-        return
-    _recovered.add(id(storage))
-    for status in (RunStatus.RUNNING, RunStatus.PENDING):
-        offset = 0
-        while True:
-            batch = await storage.list_runs(status=status, limit=500, offset=offset)
-            for record in batch:
-                if record.run_id not in host.live and not owner_alive(record.owner, host):
-                    record.status = RunStatus.INTERRUPTED
-                    await storage.put_run(record)
-                else:
-                    offset += 1
-            if len(batch) < 500:
-                break
-    await storage.flush()
+    if hostname == _HOSTNAME and start != "?":
+        return pid.isdigit() and process_start_ticks(int(pid)) == start
+    beats = await storage.heartbeats([owner])
+    last = max(beats.get(owner, 0.0), record.started_at or record.created_at)
+    return runtime.clock.time() - last < LEASE_S

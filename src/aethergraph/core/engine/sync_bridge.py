@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextvars
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from aethergraph.core.engine.host import get_host
+from aethergraph.core.engine.runtime import current_runtime
 from aethergraph.errors import ConfigurationError
 from aethergraph.services.runtime.registry import close_services
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Coroutine
 
-__all__ = ["call_sync", "sync_twin"]
+__all__ = ["call_sync", "on_loop", "sync_twin"]
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -24,16 +26,45 @@ def _services_loop() -> asyncio.AbstractEventLoop | None:
     A sync call from a worker thread (say, inside ``run_blocking``) then joins that loop instead
     of starting, and later closing, a second set of services on a loop of its own.
     """
-    host = get_host()
-    if host.owner_loop is not None and host.owner_loop.is_running():
-        return host.owner_loop
-    for state in list(host.live.values()):
+    runtime = current_runtime()
+    if runtime.owner_loop is not None and runtime.owner_loop.is_running():
+        return runtime.owner_loop
+    for state in runtime.all_live():
         task = state.task
         if task is not None and not task.done():
             loop = task.get_loop()
             if loop.is_running():
                 return loop
     return None
+
+
+def on_loop(
+    loop: asyncio.AbstractEventLoop,
+    work: Coroutine[Any, Any, T],
+    context: contextvars.Context,
+) -> concurrent.futures.Future[T]:
+    """Run ``work`` as a task on ``loop`` (another thread's) in ``context``; a future of its result.
+
+    The context travels with it, so the current runtime and service overrides of the caller
+    apply on the loop that owns the services.
+    """
+    result: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+    def begin() -> None:
+        task = loop.create_task(work, context=context)
+
+        def done(t: asyncio.Task[T]) -> None:
+            if t.cancelled():
+                result.cancel()
+            elif (error := t.exception()) is not None:
+                result.set_exception(error)
+            else:
+                result.set_result(t.result())
+
+        task.add_done_callback(done)
+
+    loop.call_soon_threadsafe(begin)
+    return result
 
 
 def call_sync(
@@ -56,7 +87,7 @@ def call_sync(
         )
     owner = _services_loop()
     if owner is not None:
-        return asyncio.run_coroutine_threadsafe(make(), owner).result()
+        return on_loop(owner, make(), contextvars.copy_context()).result()
     if not close:
         return asyncio.run(make())
 

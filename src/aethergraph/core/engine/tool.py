@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, overload
 
+from aethergraph.core.engine.catalog import register_tool
 from aethergraph.core.engine.retry import RetryPolicy
 from aethergraph.core.engine.signature import DeclaredFunction
 from aethergraph.core.engine.tool_node import call_tool_node
@@ -60,6 +61,7 @@ class Tool(DeclaredFunction):
             raise GraphDefinitionError(f"tool timeout_s must be > 0, got {timeout_s!r}")
         self.timeout_s = timeout_s
         self.retry = RetryPolicy.coerce(retry)
+        register_tool(self)
 
     @property
     def outputs(self) -> tuple[str, ...] | None:

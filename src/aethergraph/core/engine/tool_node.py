@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import TYPE_CHECKING, Any
 
 from aethergraph.core.engine.context import NodeContext
 from aethergraph.core.engine.failure import annotate, describe, is_cancellation
 from aethergraph.errors import NodeTimeoutError
 from aethergraph.services.runtime.base import _current_context
-from aethergraph.storage.records import NodeRecord, NodeStatus
+from aethergraph.storage.records import NodeStatus
 
 if TYPE_CHECKING:
-    from collections.abc import Coroutine
+    from collections.abc import Callable, Coroutine
 
+    from aethergraph.core.engine.lifecycle import RunState
     from aethergraph.core.engine.retry import RetryPolicy
-    from aethergraph.core.engine.run_state import RunState
     from aethergraph.core.engine.tool import Tool
 
 __all__ = ["call_tool_node", "execute_node"]
@@ -68,19 +66,20 @@ def _call(tool: Tool, inputs: dict[str, Any], ctx: NodeContext) -> Any:
 
 
 async def execute_node(
-    tool: Tool, run: RunState, node_id: str, inputs: dict[str, Any], *, attempt: int = 1
+    tool: Tool,
+    run: RunState,
+    node_id: str,
+    inputs: dict[str, Any],
+    *,
+    attempt: int = 1,
+    check: Callable[[str, Tool, dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Execute one node of ``run``: record it, inject its context, apply the output contract.
 
     The tool's ``timeout_s`` limits the attempt; running past it fails the node (not cancels it)
-    with a ``NodeTimeoutError``.
+    with a ``NodeTimeoutError``. ``check`` may refuse the outputs before the node succeeds.
     """
-    record = NodeRecord(
-        run.run_id, node_id, tool.name, NodeStatus.RUNNING, inputs, None, None, attempt, time.time()
-    )
-    storage = run.storage
-    await storage.put_node(record)
-    run.node_started(node_id)
+    record = await run.node_started(node_id, tool.name, inputs, attempt)
     ctx = NodeContext(run, node_id)
     token = _current_context.set(ctx)
     timeout_s = tool.timeout_s
@@ -91,12 +90,14 @@ async def execute_node(
             if tool.is_async:
                 result = await result
         else:
-            scope = asyncio.timeout(timeout_s)
+            scope = run.runtime.clock.timeout(timeout_s)
             async with scope:
                 result = _call(tool, inputs, ctx)
                 if tool.is_async:
                     result = await result
         outputs = tool.sig.to_outputs(result, run.run_id)
+        if check is not None:
+            check(node_id, tool, outputs)
     except BaseException as exc:
         error = exc
         if isinstance(exc, TimeoutError) and scope is not None and scope.expired():
@@ -104,18 +105,13 @@ async def execute_node(
                 f"node {node_id!r} (tool {tool.name!r}) in run {run.run_id} ran past its "
                 f"timeout_s={tool.timeout_s}"
             )
-        record.status = NodeStatus.CANCELLED if is_cancellation(error) else NodeStatus.FAILED
-        record.error = describe(error)
-        record.finished_at = time.time()
-        await storage.put_node(record)
+        status = NodeStatus.CANCELLED if is_cancellation(error) else NodeStatus.FAILED
+        await run.node_finished(record, status, error=describe(error))
         annotate(error, run.run_id, run.graph_id, node_id)
         if error is exc:
             raise
         raise error from exc
     finally:
         _current_context.reset(token)
-    record.status = NodeStatus.SUCCEEDED
-    record.outputs = outputs
-    record.finished_at = time.time()
-    await storage.put_node(record)
+    await run.node_finished(record, NodeStatus.SUCCEEDED, outputs=outputs)
     return outputs

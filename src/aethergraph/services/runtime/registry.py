@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BUILTIN_ACCESSORS",
+    "BuiltinService",
+    "bind_builtin",
     "CONTEXT_FIELDS",
     "ServiceInfo",
     "close_services",
@@ -32,6 +34,7 @@ __all__ = [
     "get_ext_context_service",
     "list_ext_context_services",
     "override_context_service",
+    "register_builtin",
     "register_context_service",
     "resolve_service",
     "service_accessor",
@@ -119,7 +122,54 @@ def _hook(service: object, name: str) -> Any:
     return fn
 
 
-def _check_name(name: object) -> str:
+class BuiltinService:
+    """The provider behind a built-in accessor: shared by all runs, bound to each node on use.
+
+    Subclasses may define ``async start()`` / ``async close()``; the registry runs them like a
+    custom service's. ``bind(ctx)`` returns what ``context.<name>`` gives the node.
+    """
+
+    def bind(self, ctx: Any) -> Any:
+        """The per-node object (or, for accessors taking a key, a callable of the key)."""
+        raise NotImplementedError(f"{type(self).__name__} must define bind(ctx)")
+
+
+_builtins: dict[str, _Entry] = {}
+
+
+def register_builtin(name: str, provider: BuiltinService) -> None:
+    """Install the provider of built-in accessor ``name`` (the runtime's own, not users')."""
+    global _generation
+    if name not in BUILTIN_ACCESSORS:
+        raise ConfigurationError(f"{name!r} is not a built-in accessor name")
+    _builtins[name] = _Entry(name, provider)
+    _generation += 1
+
+
+def bind_builtin(name: str, ctx: Any, *, keyed: bool = False) -> Any:
+    """What ``context.<name>`` gives node ``ctx``: an override in this task, else the provider's.
+
+    ``keyed`` accessors (``channel(key)``, ``llm(profile)``, ``mcp(server)``) get a callable of
+    the key; an override stands for every key.
+    """
+    overrides = _overrides.get()
+    entry = overrides.get(name) if overrides is not None else None
+    if entry is None:
+        entry = _builtins.get(name)
+        if entry is None:
+            raise ServiceError(f"built-in service {name!r} is not installed in this runtime")
+        if entry.has_start:
+            error = entry.unusable()
+            if error is not None:
+                raise error
+        return entry.service.bind(ctx)  # type: ignore[attr-defined]
+    service = entry.service
+    if keyed:
+        return lambda *_args, **_kwargs: service
+    return service
+
+
+def _check_name(name: object, *, builtin_ok: bool = False) -> str:
     if not isinstance(name, str) or not name.isidentifier():
         raise ConfigurationError(
             f"service name {name!r} is not a Python identifier; use letters, digits and "
@@ -130,11 +180,12 @@ def _check_name(name: object) -> str:
             f"service name {name!r} starts with an underscore; such names are private to "
             f"NodeContext. Pick a public name such as {name.lstrip('_')!r}"
         )
-    if name in BUILTIN_ACCESSORS:
+    if name in BUILTIN_ACCESSORS and not builtin_ok:
         raise ConfigurationError(
             f"service name {name!r} would shadow the built-in context.{name}(); built-ins are "
             f"not replaceable ({', '.join(sorted(BUILTIN_ACCESSORS))}). Register under another "
-            f"name, e.g. 'my_{name}'"
+            f"name, e.g. 'my_{name}' (in tests, override_context_service({name!r}, fake) swaps "
+            "it for one block)"
         )
     if name in CONTEXT_FIELDS:
         raise ConfigurationError(
@@ -174,14 +225,14 @@ def get_ext_context_service(name: str) -> object:
 
 def list_ext_context_services() -> list[str]:
     """Registered service names, including overrides visible in this task, sorted."""
-    return sorted(set(_registry) | set(_active_overrides()))
+    return sorted(set(_registry) | (set(_active_overrides()) - BUILTIN_ACCESSORS))
 
 
 @contextmanager
 def override_context_service(name: str, service: object) -> Iterator[object]:
     """Use ``service`` for ``name`` in this task and the runs it starts, until the block exits."""
     overrides = dict(_active_overrides())
-    overrides[_check_name(name)] = _Entry(name, service)
+    overrides[_check_name(name, builtin_ok=True)] = _Entry(name, service)
     token = _overrides.set(MappingProxyType(overrides))
     try:
         yield service
@@ -312,7 +363,8 @@ async def ensure_services_started() -> None:
         return
     # A service shadowed by an override in this task is not used here, so it is not started:
     # overriding a real client in a test must not make the test connect to the real thing.
-    entries = [e for n, e in _registry.items() if n not in overrides] + list(overrides.values())
+    registered = (*_builtins.items(), *_registry.items())
+    entries = [e for n, e in registered if n not in overrides] + list(overrides.values())
     all_started = True
     for entry in entries:
         if entry.has_start and entry.started_loop is not loop:
@@ -368,7 +420,7 @@ async def close_services() -> None:
     _loop, state = _loop_state()
     while state.started:
         name, service = state.started.pop()
-        for entry in (*_registry.values(), *_active_overrides().values()):
+        for entry in (*_builtins.values(), *_registry.values(), *_active_overrides().values()):
             if entry.service is service:
                 entry.started_loop = None
         state.checked = -1

@@ -29,7 +29,7 @@ import time
 from typing import Any
 
 from aethergraph import graphify, run, tool
-from aethergraph.core.engine.host import get_host
+from aethergraph.core.engine.runtime import current_runtime
 from aethergraph.errors import RunWaitingError
 from aethergraph.runtime import RunRecord, get_run, get_run_async, reply
 from aethergraph.testing import start_run
@@ -107,8 +107,8 @@ def resume(run_id: str, choice: str) -> None:
     def answer_once_waiting() -> None:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            state = get_host().live.get(run_id)
-            if state is not None and state.pending_wait() is not None:
+            state = next((s for s in current_runtime().all_live() if s.run_id == run_id), None)
+            if state is not None and state.waits.pending() is not None:
                 reply(run_id, choice=choice)
                 return
             time.sleep(0.01)

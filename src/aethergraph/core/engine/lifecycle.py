@@ -1,0 +1,563 @@
+"""The run lifecycle: the only code that creates run records and changes run and node status.
+
+Both kinds of run — a graph_fn (or tool) run and a task-graph run — are an ``Execution`` started
+by ``start_run``, which does for both what a run needs: the prior-run checks for a given run id,
+the claim that makes one process the run's owner, the record written before the run is handed to
+the executor, the timeout, cancellation, and the outcome. Every status change goes through
+``RunState.transition`` (or the node methods), which checks the transition table, stores the
+record and publishes an event on the run's stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+from typing import TYPE_CHECKING, Any, Protocol
+
+from aethergraph.core.engine.failure import annotate, describe
+from aethergraph.core.engine.liveness import owner_alive
+from aethergraph.core.engine.monitor import watch_process_runs
+from aethergraph.core.engine.options import new_run_id
+from aethergraph.core.engine.waits import RunWaits
+from aethergraph.errors import (
+    ConfigurationError,
+    InputValidationError,
+    NodeTimeoutError,
+    RunCancelledError,
+    RunWaitingError,
+)
+from aethergraph.services.runtime.base import _current_context
+from aethergraph.services.runtime.registry import ensure_services_started, services_started
+from aethergraph.storage.records import (
+    NodeRecord,
+    NodeStatus,
+    RunEvent,
+    RunRecord,
+    RunStatus,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Mapping
+
+    from aethergraph.core.engine.context import NodeContext
+    from aethergraph.core.engine.options import RunOptions
+    from aethergraph.core.engine.runtime import Runtime
+    from aethergraph.storage.protocols import Storage
+
+__all__ = [
+    "FINAL_STATUSES",
+    "Execution",
+    "Taken",
+    "RunState",
+    "admit",
+    "execute",
+    "mark_stored",
+    "start_run",
+]
+
+FINAL_STATUSES = frozenset(
+    {RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.INTERRUPTED}
+)
+"""A ``run_status`` event with one of these ends a run's stream (until it is resumed)."""
+
+_ACTIVE = (RunStatus.PENDING, RunStatus.RUNNING, RunStatus.WAITING)
+
+
+class Execution(Protocol):
+    """What differs between the kinds of run: how inputs are checked and how the body runs."""
+
+    kind: str
+    graph_id: str
+    digest: str | None
+    durable: bool
+
+    def check_inputs(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        """The run's stored inputs, or an ``InputValidationError`` naming the input."""
+
+    async def execute(self, state: RunState) -> dict[str, Any]:
+        """Run the body and return the outputs (raise what the run raised)."""
+
+
+class Taken:
+    """A run id that is already taken: by a finished run (its outputs) or a run live here."""
+
+    __slots__ = ("live", "outputs")
+
+    def __init__(self, outputs: dict[str, Any] | None = None, live: RunState | None = None) -> None:
+        self.outputs = outputs
+        self.live = live
+
+    async def result(self) -> dict[str, Any]:
+        """The finished run's outputs, or those of the live run once it ends."""
+        if self.live is not None:
+            return await self.live.outcome()
+        return self.outputs or {}
+
+
+class RunState:
+    """One run live in this process: its record, event numbering, waits and cancel flags."""
+
+    __slots__ = (
+        "_counters",
+        "_seq",
+        "_watchers",
+        "cancel_requested",
+        "durable",
+        "execution",
+        "graph_id",
+        "limiter",
+        "max_concurrency",
+        "parent_run_id",
+        "record",
+        "retry",
+        "run_id",
+        "runtime",
+        "session_id",
+        "storage",
+        "suspend_on_wait",
+        "suspend_requested",
+        "task",
+        "timeout_s",
+        "waits",
+        "wakeup",
+    )
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        storage: Storage,
+        record: RunRecord,
+        *,
+        durable: bool = False,
+        last_seq: int = 0,
+    ) -> None:
+        self.runtime = runtime
+        self.storage = storage
+        self.record = record
+        self.run_id = record.run_id
+        self.graph_id = record.graph_id
+        self.session_id = record.session_id
+        self.parent_run_id = record.parent_run_id
+        self.durable = durable
+        self.cancel_requested = False
+        # Leave the run ``waiting`` in the workspace at its next wait instead of hosting it.
+        self.suspend_on_wait = False
+        self.suspend_requested = False
+        self.task: asyncio.Task[Any] | None = None
+        self.waits = RunWaits(self)
+        self.limiter: asyncio.Semaphore | None = None
+        self.max_concurrency: int | None = None
+        self.retry: Any = None
+        self.execution: Execution | None = None
+        self.timeout_s: float | None = None
+        self._counters: dict[str, int] = {}
+        self._seq = itertools.count(last_seq + 1)
+        self._watchers: list[asyncio.Future[dict[str, Any]]] | None = None
+        self.wakeup: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] | None = None
+        """Flags set on every publish, for in-process ``watch_run`` followers."""
+
+    # -- events -----------------------------------------------------------------------------
+    def publish(self, type: str, data: dict[str, Any]) -> None:
+        """Append an event to the run's stream (thread-safe; ``data`` must be JSON)."""
+        event = RunEvent(self.run_id, next(self._seq), self.runtime.clock.time(), type, data)
+        self.storage.append_run_event(event)
+        if self.wakeup:
+            for loop, flag in self.wakeup:
+                if _on_loop(loop):
+                    flag.set()
+                else:
+                    loop.call_soon_threadsafe(flag.set)
+
+    # -- run status -------------------------------------------------------------------------
+    async def transition(
+        self, to: RunStatus, *, error: str | None = None, outputs: dict[str, Any] | None = None
+    ) -> None:
+        """Move the run to ``to`` (as the table allows), store it durably, publish the change."""
+        record = self.record
+        if record.status is to:
+            return
+        if not record.status.can_become(to):
+            raise RuntimeError(
+                f"run {self.run_id}: status {record.status} cannot become {to} (a bug in the "
+                "engine; please report it)"
+            )
+        record.status = to
+        now = self.runtime.clock.time()
+        if to in FINAL_STATUSES:
+            record.finished_at = now
+            record.error = error
+            if outputs is not None:
+                record.outputs = outputs
+        await self.storage.put_run(record)
+        data: dict[str, Any] = {"status": str(to)}
+        if error is not None:
+            data["error"] = error
+        self.publish("run_status", data)
+        await self.storage.flush()
+
+    # -- nodes ------------------------------------------------------------------------------
+    def next_node_id(self, name: str) -> str:
+        """A node id unique in the run: ``name_1``, ``name_2``, ..."""
+        n = self._counters.get(name, 0) + 1
+        self._counters[name] = n
+        return f"{name}_{n}"
+
+    async def node_started(
+        self, node_id: str, tool: str, inputs: dict[str, Any], attempt: int
+    ) -> NodeRecord:
+        """Record that a node (attempt) is running."""
+        now = self.runtime.clock.time()
+        record = NodeRecord(
+            self.run_id, node_id, tool, NodeStatus.RUNNING, inputs, None, None, attempt, now
+        )
+        await self.storage.put_node(record)
+        self.waits.node_started(node_id)
+        self.publish(
+            "node", {"node_id": node_id, "tool": tool, "status": "running", "attempt": attempt}
+        )
+        return record
+
+    async def node_finished(
+        self,
+        record: NodeRecord,
+        to: NodeStatus,
+        *,
+        outputs: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Record how a running node ended: succeeded, failed or cancelled."""
+        record.status = to
+        record.outputs = outputs
+        record.error = error
+        record.finished_at = now = self.runtime.clock.time()
+        await self.storage.put_node(record)
+        data: dict[str, Any] = {
+            "node_id": record.node_id,
+            "tool": record.tool,
+            "status": str(to),
+            "attempt": record.attempts,
+            "duration_ms": round((now - (record.started_at or now)) * 1000, 3),
+        }
+        if error is not None:
+            data["error"] = error
+        self.publish("node", data)
+
+    async def node_skipped(self, node_id: str, tool: str, reason: str) -> None:
+        """Record a node that will not run because a node it depends on failed."""
+        record = NodeRecord(self.run_id, node_id, tool, NodeStatus.SKIPPED, {}, error=reason)
+        await self.storage.put_node(record)
+        self.publish(
+            "node", {"node_id": node_id, "tool": tool, "status": "skipped", "error": reason}
+        )
+
+    # -- outcome ----------------------------------------------------------------------------
+    async def outcome(self) -> dict[str, Any]:
+        """Wait for this run to end; its outputs, or what it raised."""
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        if self._watchers is None:
+            self._watchers = []
+        self._watchers.append(fut)
+        return await fut
+
+    def _settle(self, outputs: dict[str, Any] | None, error: BaseException | None) -> None:
+        for fut in self._watchers or ():
+            if fut.done():
+                continue
+            if error is not None:
+                fut.set_exception(error)
+            else:
+                fut.set_result(outputs or {})
+
+    async def succeed(self, outputs: dict[str, Any]) -> dict[str, Any]:
+        """Record the run's outputs durably, then tell whoever awaits ``outcome()``."""
+        await self.transition(RunStatus.SUCCEEDED, outputs=outputs)
+        if self._watchers:
+            self._settle(outputs, None)
+        return outputs
+
+    async def fail(
+        self, exc: BaseException, *, deadline: asyncio.Timeout | None, timeout_s: float | None
+    ) -> BaseException:
+        """Record why the run ended; return the exception the caller should see.
+
+        A cancellation by ``cancel_run`` becomes ``RunCancelledError`` (and the task is
+        uncancelled: the run was cancelled, not its caller); any other cancellation (Ctrl-C, the
+        caller giving up) leaves the run ``interrupted`` and resumable; a wait that stops hosting
+        the run leaves it ``waiting``; the run's own deadline becomes ``NodeTimeoutError``;
+        anything else is the user's exception, unchanged.
+        """
+        raised = exc
+        task = self.task
+        if isinstance(exc, asyncio.CancelledError):
+            if self.suspend_requested and task is not None:
+                task.uncancel()
+                raised = RunWaitingError(
+                    f"run {self.run_id} of graph {self.graph_id!r} waits for an answer; "
+                    "reply to it with aethergraph.runtime.reply(run_id, ...)"
+                )
+                await asyncio.shield(self.transition(RunStatus.WAITING))
+                self._settle(None, raised)
+                return raised
+            if self.cancel_requested:
+                if task is not None and task.cancelling():
+                    task.uncancel()
+                    raised = RunCancelledError(
+                        f"run {self.run_id} of graph {self.graph_id!r} was cancelled"
+                    )
+                to = RunStatus.CANCELLED
+            else:
+                to = RunStatus.INTERRUPTED
+        elif deadline is not None and deadline.expired():
+            to = RunStatus.FAILED
+            raised = NodeTimeoutError(
+                f"run {self.run_id} of graph {self.graph_id!r} ran past its timeout_s={timeout_s}"
+            )
+        else:
+            to = RunStatus.FAILED
+        await asyncio.shield(self.transition(to, error=describe(raised)))
+        self._settle(None, raised)
+        return raised
+
+
+def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
+# -- starting a run ----------------------------------------------------------------------------
+
+
+async def start_run(
+    runtime: Runtime,
+    execution: Execution,
+    inputs: Mapping[str, Any],
+    options: RunOptions,
+    *,
+    prepare: Callable[[RunState], Awaitable[None]] | None = None,
+) -> dict[str, Any]:
+    """Admit a run, hand it to the executor, and return its outputs.
+
+    A ``run_id`` that names a finished run returns its outputs; one live in this process awaits
+    it (see ``admit`` for the rest).
+    """
+    admitted = await admit(runtime, execution, inputs, options, prepare=prepare)
+    if isinstance(admitted, Taken):
+        return await admitted.result()
+    return await runtime.executor.submit(admitted.record, lambda: execute(admitted))
+
+
+async def admit(
+    runtime: Runtime,
+    execution: Execution,
+    inputs: Mapping[str, Any],
+    options: RunOptions,
+    *,
+    prepare: Callable[[RunState], Awaitable[None]] | None = None,
+) -> RunState | Taken:
+    """Check, claim and record a run; its state, ready for ``execute``, or what it already is.
+
+    Returns the outputs of a finished run with ``options.run_id``, or the live state of one
+    running in this process (``Taken``). One that is interrupted, failed or waiting (with its
+    owner gone) is claimed and resumed with its stored inputs. ``prepare`` runs once a stored run
+    is claimed, before it executes (``reply()`` stores its answer there, so a resume that cannot
+    happen leaves the wait open). The record is stored before this returns.
+    """
+    resuming = options.run_id is not None and not inputs
+    stored_inputs = None if resuming else execution.check_inputs(inputs)
+    storage = runtime.storage(options.workspace)
+    parent = _current_context.get()
+    run_id = options.run_id
+    last_seq = 0
+    if run_id is None:
+        assert stored_inputs is not None
+        record = _new_record(runtime, execution, stored_inputs, options, parent)
+        await storage.put_run(record)
+    else:
+        claimed = await _claim(runtime, storage, execution, run_id, stored_inputs, options)
+        if not isinstance(claimed, RunRecord):
+            return claimed
+        record = claimed
+        last_seq = await storage.last_run_event_seq(run_id)
+    state = RunState(runtime, storage, record, durable=execution.durable, last_seq=last_seq)
+    state.execution = execution
+    state.timeout_s = options.timeout_s
+    if prepare is not None:
+        await prepare(state)
+    if options.max_concurrency is not None:
+        state.max_concurrency = options.max_concurrency
+        state.limiter = asyncio.Semaphore(options.max_concurrency)
+    state.retry = options.retry
+    if parent is not None:
+        parent._run.publish(
+            "child_run",
+            {"child_run_id": record.run_id, "graph_id": record.graph_id, "node_id": parent.node_id},
+        )
+    return state
+
+
+def _new_record(
+    runtime: Runtime,
+    execution: Execution,
+    inputs: dict[str, Any],
+    options: RunOptions,
+    parent: NodeContext | None,
+    run_id: str | None = None,
+) -> RunRecord:
+    now = runtime.clock.time()
+    return RunRecord(
+        run_id or new_run_id(),
+        execution.graph_id,
+        RunStatus.RUNNING,
+        execution.kind,
+        inputs,
+        None,
+        None,
+        now,
+        now,
+        None,
+        parent.run_id if parent is not None else None,
+        options.session_id or (parent.session_id if parent is not None else None),
+        runtime.owner_id,
+        execution.digest,
+    )
+
+
+async def execute(state: RunState) -> dict[str, Any]:
+    """Execute an admitted run on this task and record how it ended; its outputs."""
+    runtime = state.runtime
+    execution = state.execution
+    assert execution is not None, "execute() takes a run that admit() returned"
+    timeout_s = state.timeout_s
+    runtime.live[state.run_id] = state
+    state.task = asyncio.current_task()
+    state.publish("run_status", {"status": "running"})
+    if state.storage.location != "memory":
+        watch_process_runs(runtime, state.storage)
+    timeout = runtime.clock.timeout(timeout_s) if timeout_s is not None else None
+    try:
+        if not services_started():
+            await ensure_services_started()
+        if timeout is None:
+            outputs = await execution.execute(state)
+        else:
+            async with timeout:
+                outputs = await execution.execute(state)
+    except BaseException as exc:
+        raised = await state.fail(exc, deadline=timeout, timeout_s=timeout_s)
+        if raised is exc:
+            raise
+        raise raised from (None if isinstance(exc, asyncio.CancelledError) else exc)
+    finally:
+        runtime.live.pop(state.run_id, None)
+    return await state.succeed(outputs)
+
+
+async def _claim(
+    runtime: Runtime,
+    storage: Storage,
+    execution: Execution,
+    run_id: str,
+    inputs: dict[str, Any] | None,
+    options: RunOptions,
+) -> RunRecord | Taken:
+    """Make this process the owner of run ``run_id``, or say what the run already is.
+
+    Returns the claimed record, the outputs of a finished run, or the state of a run live in
+    this process. Two processes claiming at once: one wins, the other sees the winner alive and
+    is refused.
+    """
+    parent = _current_context.get()
+    for _attempt in range(5):
+        prior = await storage.get_run(run_id)
+        if prior is None:
+            fresh = inputs if inputs is not None else execution.check_inputs({})
+            record = _new_record(runtime, execution, fresh, options, parent, run_id)
+            if await storage.claim_run(record, expect_status=None, expect_owner=None):
+                return record
+            continue
+        done = _check_prior(prior, execution, inputs)
+        if done is not None:
+            return Taken(outputs=done)
+        live = runtime.live.get(run_id)
+        if live is not None:
+            return Taken(live=live)
+        if prior.status in _ACTIVE and await owner_alive(prior, runtime, storage):
+            raise ConfigurationError(
+                f"run {run_id} is {prior.status} in another live process ({prior.owner}); "
+                "reply to it, cancel it, or wait for it there"
+            )
+        if prior.status in (RunStatus.RUNNING, RunStatus.PENDING):
+            await mark_stored(storage, prior, RunStatus.INTERRUPTED, runtime)
+            continue
+        claimed = dataclasses.replace(
+            prior,
+            status=RunStatus.RUNNING,
+            owner=runtime.owner_id,
+            error=None,
+            finished_at=None,
+            started_at=runtime.clock.time(),
+        )
+        if await storage.claim_run(claimed, expect_status=prior.status, expect_owner=prior.owner):
+            return claimed
+    raise ConfigurationError(
+        f"run {run_id} is being claimed by another process at the same time; try again"
+    )
+
+
+def _check_prior(
+    prior: RunRecord, execution: Execution, inputs: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """The stored outputs of a finished run, ``None`` to go on, or an error for a mismatch."""
+    if prior.graph_id != execution.graph_id:
+        raise ConfigurationError(
+            f"run {prior.run_id} belongs to graph {prior.graph_id!r}, not "
+            f"{execution.graph_id!r}; use a new run_id"
+        )
+    if prior.status is RunStatus.SUCCEEDED:
+        return prior.outputs or {}
+    if inputs is not None and inputs != prior.inputs:
+        raise InputValidationError(
+            f"run {prior.run_id} was started with inputs {prior.inputs}; resuming it with "
+            "other inputs would mix two computations. Resume with the same inputs (or none), "
+            "or start a new run"
+        )
+    if prior.status is RunStatus.CANCELLED:
+        raise RunCancelledError(f"run {prior.run_id} was cancelled; start a new run instead")
+    if prior.graph_digest is not None and prior.graph_digest != execution.digest:
+        raise ConfigurationError(
+            f"graph {execution.graph_id!r} has changed since run {prior.run_id} started (its "
+            "nodes or wiring differ), so its checkpoints no longer match; resume it with the "
+            "code it started with, or start a new run. Changing what a tool does inside is fine."
+        )
+    return None
+
+
+async def mark_stored(
+    storage: Storage, prior: RunRecord, to: RunStatus, runtime: Runtime
+) -> RunRecord | None:
+    """Change the status of a run that no process hosts; the new record, or ``None`` if raced.
+
+    For runs whose owner is gone (interrupted) or that nobody hosts (a waiting run cancelled
+    from outside). The change is a compare-and-set on the stored status and owner.
+    """
+    if prior.status is to or not prior.status.can_become(to):
+        return None
+    changed = dataclasses.replace(prior, status=to)
+    if to in FINAL_STATUSES:
+        changed.finished_at = runtime.clock.time()
+    if not await storage.claim_run(changed, expect_status=prior.status, expect_owner=prior.owner):
+        return None
+    seq = await storage.last_run_event_seq(prior.run_id) + 1
+    storage.append_run_event(
+        RunEvent(prior.run_id, seq, runtime.clock.time(), "run_status", {"status": str(to)})
+    )
+    await storage.flush()
+    return changed
+
+
+def annotate_node(exc: BaseException, state: RunState, node_id: str) -> None:
+    """Name the run and node where ``exc`` was raised (once, innermost)."""
+    annotate(exc, state.run_id, state.graph_id, node_id)

@@ -1,0 +1,105 @@
+"""The run monitor: what a process hosting runs does for the processes that share its storage.
+
+While runs are live on a loop, one monitor task per storage beats the process's heartbeat (so
+others know it is alive), takes the signals other processes left for its runs (``cancel``), and
+picks up answers that other processes stored for its open waits. Within a process everything is
+pushed; across processes the monitor polls the store every ``POLL_S`` seconds, one cheap query
+each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from aethergraph.core.engine.liveness import BEAT_S
+from aethergraph.storage.records import WaitStatus
+
+if TYPE_CHECKING:
+    from aethergraph.core.engine.lifecycle import RunState
+    from aethergraph.core.engine.runtime import Runtime
+    from aethergraph.storage.protocols import Storage
+
+__all__ = ["POLL_S", "request_cancel", "watch_process_runs"]
+
+POLL_S = 0.2
+"""Seconds between two looks at the store for signals and answers from other processes."""
+
+_watched: set[tuple[asyncio.AbstractEventLoop, int]] = set()
+
+
+def watch_process_runs(runtime: Runtime, storage: Storage) -> None:
+    """Make sure a monitor runs for ``storage`` on this loop while runs are live on it."""
+    key = (asyncio.get_running_loop(), id(storage))
+    if key in _watched:
+        return
+    _watched.add(key)
+    runtime.executor.background(_monitor(runtime, storage, key))
+
+
+def _live_on(runtime: Runtime, storage: Storage, loop: asyncio.AbstractEventLoop) -> list[RunState]:
+    return [
+        s
+        for s in runtime.all_live()
+        if s.storage is storage and s.task is not None and s.task.get_loop() is loop
+    ]
+
+
+async def _monitor(
+    runtime: Runtime, storage: Storage, key: tuple[asyncio.AbstractEventLoop, int]
+) -> None:
+    loop = key[0]
+    last_beat = float("-inf")
+    try:
+        while True:
+            live = _live_on(runtime, storage, loop)
+            if not live:
+                return
+            now = runtime.clock.time()
+            if now - last_beat >= BEAT_S:
+                await storage.beat(runtime.owner_id, now)
+                last_beat = now
+            by_id = {s.run_id: s for s in live}
+            for run_id, signal in await storage.take_run_signals(list(by_id)):
+                if signal == "cancel":
+                    request_cancel(runtime, by_id[run_id])
+            for state in live:
+                await _pick_up_answers(state)
+            await asyncio.sleep(POLL_S)
+    finally:
+        _watched.discard(key)
+
+
+async def _pick_up_answers(state: RunState) -> None:
+    for opened in list(state.waits.open.values()):
+        if opened.answered:
+            continue
+        stored = await state.storage.get_wait(opened.record.wait_id)
+        if stored is not None and stored.status is WaitStatus.ANSWERED and stored.reply:
+            opened.answer(stored.reply)
+
+
+def request_cancel(runtime: Runtime, state: RunState) -> None:
+    """Cancel a live run and, with it, its live child runs (thread-safe)."""
+    states = [state]
+    pending = [state.run_id]
+    while pending:
+        parent = pending.pop()
+        for child in runtime.all_live():
+            if child.parent_run_id == parent and child not in states:
+                states.append(child)
+                pending.append(child.run_id)
+    for s in states:
+        s.cancel_requested = True
+        task = s.task
+        if task is None or task.done():
+            continue
+        task_loop = task.get_loop()
+        try:
+            same = asyncio.get_running_loop() is task_loop
+        except RuntimeError:
+            same = False
+        if same:
+            task.cancel()
+        else:
+            task_loop.call_soon_threadsafe(task.cancel)

@@ -1,0 +1,193 @@
+"""The ``Runtime``: one object holding storage, services, channels, catalog and clock for runs.
+
+Every module-level call (``run``, ``register_context_service``, ``configure``, ...) works on the
+*current* runtime: a context variable with a process-wide default. ``Runtime.scoped()`` makes a
+child runtime with its own storage, clock and live runs that shares the parent's service registry,
+channels and catalog; ``aethergraph.testing.memory_runtime()`` is one. A runtime opens its storage
+lazily, so ``import aethergraph`` does no I/O.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import os
+import socket
+from contextvars import ContextVar
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from aethergraph.core.engine import catalog
+from aethergraph.core.engine.clock import Clock, SystemClock
+from aethergraph.core.engine.executor import Executor, InProcessExecutor
+from aethergraph.errors import ConfigurationError
+from aethergraph.services import channel
+from aethergraph.services.runtime import registry
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from types import ModuleType
+
+    from aethergraph.core.engine.lifecycle import RunState
+    from aethergraph.storage.protocols import Storage
+
+__all__ = ["DEFAULT_WORKSPACE", "Runtime", "current_runtime", "process_start_ticks"]
+
+DEFAULT_WORKSPACE = "aethergraph_data"
+
+
+def _process_identity() -> str:
+    """``host:pid:start`` naming this process; the start time tells a reused pid apart."""
+    return f"{socket.gethostname()}:{os.getpid()}:{process_start_ticks(os.getpid())}"
+
+
+def process_start_ticks(pid: int) -> str:
+    """The kernel's start time of ``pid`` (Linux), or ``?`` when it cannot be read."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return "?"
+    # Fields after the command name (which may contain spaces) start after the last ')'.
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+class Runtime:
+    """Storage, services, channels, catalog, clock and the runs live in this process.
+
+    Attributes:
+        owner_id: ``host:pid:start`` of this process, recorded as the owner of the runs it hosts.
+        owner_loop: The loop that owns the services while a server runs, else ``None``.
+        live: Runs executing in this process, by run id (shared by scoped runtimes).
+        clock: Wall time and timeouts (``aethergraph.testing.ManualClock`` in tests).
+        executor: Where runs execute (in this process by default).
+        registry: The service registry module (process-wide; shared by scoped runtimes).
+        channels: The channel module: adapters, aliases and the default channel.
+        catalog: The graphs and tools defined in this process.
+    """
+
+    def __init__(
+        self,
+        *,
+        parent: Runtime | None = None,
+        storage: Storage | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.parent = parent
+        self.owner_id: str = parent.owner_id if parent is not None else _process_identity()
+        self._owner_loop: asyncio.AbstractEventLoop | None = None
+        # Live runs are the process's: a cancel or reply from any thread or scope must find them.
+        self.live: dict[str, RunState] = parent.live if parent is not None else {}
+        self.clock: Clock = clock or (parent.clock if parent is not None else SystemClock())
+        self.executor: Executor = InProcessExecutor()
+        self.registry: ModuleType = registry
+        self.channels: ModuleType = channel
+        self.catalog: ModuleType = catalog
+        self._workspace: Path | None = None
+        self._default: Storage | None = storage
+        self._by_path: dict[Path, Storage] = {}
+        if parent is None:
+            atexit.register(self._flush_at_exit)
+
+    @property
+    def owner_loop(self) -> asyncio.AbstractEventLoop | None:
+        """The loop that owns the services while a server runs (one per process), else ``None``."""
+        return self._root()._owner_loop
+
+    @owner_loop.setter
+    def owner_loop(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        self._root()._owner_loop = loop
+
+    # -- configuration ----------------------------------------------------------------------
+    def workspace(self) -> Path:
+        """The configured workspace, else ``AETHERGRAPH_WORKSPACE``, else ``./aethergraph_data``."""
+        if self._workspace is not None:
+            return self._workspace
+        return Path(os.environ.get("AETHERGRAPH_WORKSPACE") or DEFAULT_WORKSPACE).absolute()
+
+    def configure(
+        self, *, workspace: str | os.PathLike[str] | None = None, storage: Storage | None = None
+    ) -> None:
+        """Choose the workspace folder, or a storage backend (e.g. ``MemoryStorage``)."""
+        if workspace is not None and storage is not None:
+            raise ConfigurationError("configure() takes a workspace or a storage, not both")
+        if workspace is not None:
+            self._workspace = Path(workspace).absolute()
+            self._default = None
+        if storage is not None:
+            self._default = storage
+
+    def storage(self, workspace: str | os.PathLike[str] | None = None) -> Storage:
+        """The storage for ``workspace`` (default: the configured one), opened on first use."""
+        if workspace is None:
+            if self._default is None:
+                self._default = self._open(self.workspace())
+            return self._default
+        return self._open(Path(workspace).absolute())
+
+    def _open(self, path: Path) -> Storage:
+        root = self._root()
+        store = root._by_path.get(path)
+        if store is None:
+            if path.exists() and not path.is_dir():
+                raise ConfigurationError(
+                    f"workspace {str(path)!r} exists and is not a folder; point "
+                    "AETHERGRAPH_WORKSPACE or configure(workspace=...) at a folder"
+                )
+            from aethergraph.storage.sqlite import SQLiteStorage  # sqlite3 only when used
+
+            store = root._by_path[path] = SQLiteStorage(path)
+        return store
+
+    def _root(self) -> Runtime:
+        return self if self.parent is None else self.parent._root()
+
+    def all_live(self) -> list[RunState]:
+        """The runs live in this process."""
+        return list(self.live.values())
+
+    # -- scoping ----------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def scoped(
+        self,
+        *,
+        storage: Storage | None = None,
+        workspace: str | os.PathLike[str] | None = None,
+        clock: Clock | None = None,
+    ) -> Iterator[Runtime]:
+        """Make a child runtime current until the block exits (own storage and clock)."""
+        child = Runtime(parent=self, storage=storage, clock=clock)
+        if workspace is not None:
+            child.configure(workspace=workspace)
+        elif storage is None:
+            child._workspace = self._workspace
+        token = _current.set(child)
+        try:
+            yield child
+        finally:
+            _current.reset(token)
+
+    def _flush_at_exit(self) -> None:
+        stores = list(self._by_path.values())
+        if not stores:
+            return
+        with contextlib.suppress(Exception):
+            asyncio.run(_close_all(stores))
+
+    def __repr__(self) -> str:
+        where = self._default.location if self._default is not None else str(self.workspace())
+        return f"<Runtime {where!r} live={len(self.live)}>"
+
+
+async def _close_all(stores: list[Storage]) -> None:
+    for store in stores:
+        await store.close()
+
+
+_process_runtime = Runtime()
+_current: ContextVar[Runtime] = ContextVar("aethergraph_runtime", default=_process_runtime)
+
+
+def current_runtime() -> Runtime:
+    """The runtime of this context: a scoped one inside ``Runtime.scoped()``, else the process's."""
+    return _current.get()
