@@ -186,7 +186,7 @@ class LLMClient:
             request.json_schema = schema.json_schema
         by_name: dict[str, Tool] = {}
         if tools:
-            request.tools, by_name = tool_specs(tools)
+            request.tools, by_name = await tool_specs(tools)
         usage = _Usage(request.model)
         reply = await self._answer(endpoint, request, usage, by_name, max_tool_rounds)
         if schema is None:

@@ -164,6 +164,16 @@ class LLMService:
         if held is not None:
             self._retired.append(held)
 
+    async def start(self) -> None:
+        """Forget clients of loops that have ended; clients are made on first use, not here.
+
+        Defined so that the registry's lifecycle also calls ``close()`` on this loop.
+        """
+        for name, (loop, _profile, _backend) in list(self._backends.items()):
+            if loop.is_closed():
+                del self._backends[name]
+        self._retired = [held for held in self._retired if not held[0].is_closed()]
+
     async def close(self) -> None:
         """Close every SDK client opened on this loop (others died with their loop)."""
         loop = asyncio.get_running_loop()

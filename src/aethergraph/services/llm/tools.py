@@ -87,8 +87,11 @@ def _check_tool(obj: object) -> Tool:
     return typing.cast("Tool", obj)
 
 
-def tool_specs(tools: Sequence[object]) -> tuple[list[ToolSpec], dict[str, Tool]]:
-    """The specs to send to the model, and the tools by name."""
+async def tool_specs(tools: Sequence[object]) -> tuple[list[ToolSpec], dict[str, Tool]]:
+    """The specs to send to the model, and the tools by name.
+
+    A tool with an async ``describe()`` (an MCP tool) gives its own description and schema.
+    """
     by_name: dict[str, Tool] = {}
     specs: list[ToolSpec] = []
     for obj in tools:
@@ -96,8 +99,13 @@ def tool_specs(tools: Sequence[object]) -> tuple[list[ToolSpec], dict[str, Tool]
         if declared.name in by_name:
             raise ValueError(f"llm chat(tools=[...]) names tool {declared.name!r} twice")
         by_name[declared.name] = declared
-        summary, _ = _docstring_parts(declared.fn.__doc__)
-        specs.append(ToolSpec(declared.name, summary or declared.name, _parameters(declared)))
+        describe = getattr(declared, "describe", None)
+        if describe is not None:
+            summary, parameters = await describe()
+        else:
+            summary = _docstring_parts(declared.fn.__doc__)[0]
+            parameters = _parameters(declared)
+        specs.append(ToolSpec(declared.name, summary or declared.name, parameters))
     return specs, by_name
 
 
