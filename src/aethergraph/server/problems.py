@@ -25,6 +25,7 @@ from aethergraph.errors import (
 
 if TYPE_CHECKING:
     from fastapi import FastAPI, Request
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["PROBLEM_JSON", "Problem", "install_problem_handlers", "problem_response"]
 
@@ -87,13 +88,39 @@ async def _on_known(_request: Request, exc: Exception) -> JSONResponse:
     return problem_response(_status_of(exc), str(exc))
 
 
-async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    _log.error("unexpected error answering %s %s", request.method, request.url.path, exc_info=exc)
-    return problem_response(
-        500,
-        f"the server failed on {request.method} {request.url.path}: {type(exc).__name__}; "
-        "see the server log",
-    )
+class _Unexpected:
+    """Answer an unexpected error with a short problem (logged with its traceback).
+
+    Starlette's own last-resort handler re-raises after answering, which makes the server drop
+    the connection; this one answers and keeps the connection usable.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as exc:
+            if started:
+                raise
+            method, path = scope.get("method", "?"), scope.get("path", "?")
+            _log.error("unexpected error answering %s %s", method, path, exc_info=exc)
+            response = problem_response(
+                500, f"the server failed on {method} {path}: {type(exc).__name__}; see its log"
+            )
+            await response(scope, receive, send)
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -103,4 +130,4 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_invalid_request)
     for known in (RunNotFoundError, GraphNotFoundError, ConfigurationError, RunError, ValueError):
         app.add_exception_handler(known, _on_known)
-    app.add_exception_handler(Exception, _on_unexpected)
+    app.add_middleware(_Unexpected)

@@ -1,0 +1,7 @@
+"""``python -m aethergraph``: the ``aethergraph`` command line."""
+
+import sys
+
+from aethergraph.cli.main import main
+
+sys.exit(main())
