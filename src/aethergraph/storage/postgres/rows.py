@@ -1,0 +1,356 @@
+"""How each record maps to a row of the PostgreSQL schema and back, JSON and words included."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from aethergraph.storage.records import (
+    Artifact,
+    Event,
+    LogEntry,
+    NodeRecord,
+    NodeStatus,
+    RunEvent,
+    RunRecord,
+    RunStatus,
+    WaitRecord,
+    WaitStatus,
+)
+
+__all__ = [
+    "ARTIFACT_COLUMNS",
+    "EVENT_COLUMNS",
+    "LOG_COLUMNS",
+    "NODE_COLUMNS",
+    "RUN_COLUMNS",
+    "RUN_EVENT_COLUMNS",
+    "WAIT_COLUMNS",
+    "artifact_record",
+    "artifact_row",
+    "dump",
+    "event_record",
+    "event_row",
+    "index_words",
+    "load",
+    "log_record",
+    "log_row",
+    "node_record",
+    "node_row",
+    "run_event_record",
+    "run_event_row",
+    "run_record",
+    "run_row",
+    "wait_record",
+    "wait_row",
+]
+
+RUN_COLUMNS = (
+    "run_id",
+    "graph_id",
+    "status",
+    "kind",
+    "inputs",
+    "outputs",
+    "error",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "parent_run_id",
+    "session_id",
+    "owner",
+    "graph_digest",
+)
+NODE_COLUMNS = (
+    "run_id",
+    "node_id",
+    "tool",
+    "status",
+    "inputs",
+    "outputs",
+    "error",
+    "attempts",
+    "started_at",
+    "finished_at",
+)
+RUN_EVENT_COLUMNS = ("run_id", "seq", "ts", "type", "data")
+EVENT_COLUMNS = (
+    "id",
+    "ts",
+    "kind",
+    "scope_id",
+    "topic",
+    "data",
+    "text",
+    "tags",
+    "metrics",
+    "inputs",
+    "outputs",
+    "run_id",
+    "graph_id",
+    "node_id",
+    "session_id",
+)
+LOG_COLUMNS = ("run_id", "ts", "level", "message", "node_id", "graph_id", "extra")
+ARTIFACT_COLUMNS = (
+    "id",
+    "uri",
+    "sha256",
+    "size",
+    "kind",
+    "created_at",
+    "name",
+    "mime",
+    "labels",
+    "metrics",
+    "suggested_uri",
+    "pinned",
+    "run_id",
+    "graph_id",
+    "node_id",
+    "session_id",
+)
+WAIT_COLUMNS = (
+    "wait_id",
+    "run_id",
+    "node_id",
+    "kind",
+    "prompt",
+    "status",
+    "options",
+    "channel",
+    "created_at",
+    "deadline",
+    "reply",
+)
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_decode = json.JSONDecoder().decode
+
+
+def index_words(text: str) -> list[str]:
+    """The lower-cased words of ``text``: the lexemes of an event's ``tsvector``."""
+    return [w.lower() for w in _WORD.findall(text)]
+
+
+def dump(value: Any) -> str:
+    """A JSON value as compact text."""
+    return _encode(value)
+
+
+def load(text: str) -> Any:
+    """The JSON value in ``text``."""
+    return _decode(text)
+
+
+def _dump_opt(value: Any) -> str | None:
+    return None if value is None else _encode(value)
+
+
+def _load_opt(text: str | None) -> Any:
+    return None if text is None else _decode(text)
+
+
+def run_row(r: RunRecord) -> tuple[Any, ...]:
+    """The ``RUN_COLUMNS`` values of a run."""
+    return (
+        r.run_id,
+        r.graph_id,
+        str(r.status),
+        r.kind,
+        _encode(r.inputs),
+        _dump_opt(r.outputs),
+        r.error,
+        r.created_at,
+        r.started_at,
+        r.finished_at,
+        r.parent_run_id,
+        r.session_id,
+        r.owner,
+        r.graph_digest,
+    )
+
+
+def run_record(row: Any) -> RunRecord:
+    """The run in a row of ``RUN_COLUMNS``."""
+    return RunRecord(
+        row[0],
+        row[1],
+        RunStatus(row[2]),
+        row[3],
+        _decode(row[4]),
+        _load_opt(row[5]),
+        *row[6:14],
+    )
+
+
+def node_row(n: NodeRecord) -> tuple[Any, ...]:
+    """The ``NODE_COLUMNS`` values of a node."""
+    return (
+        n.run_id,
+        n.node_id,
+        n.tool,
+        str(n.status),
+        _encode(n.inputs),
+        _dump_opt(n.outputs),
+        n.error,
+        n.attempts,
+        n.started_at,
+        n.finished_at,
+    )
+
+
+def node_record(row: Any) -> NodeRecord:
+    """The node in a row of ``NODE_COLUMNS``."""
+    return NodeRecord(
+        row[0], row[1], row[2], NodeStatus(row[3]), _decode(row[4]), _load_opt(row[5]), *row[6:10]
+    )
+
+
+def run_event_row(e: RunEvent) -> tuple[Any, ...]:
+    """The ``RUN_EVENT_COLUMNS`` values of a run event."""
+    return (e.run_id, e.seq, e.ts, e.type, _encode(e.data))
+
+
+def run_event_record(row: Any) -> RunEvent:
+    """The run event in a row of ``RUN_EVENT_COLUMNS``."""
+    return RunEvent(row[0], row[1], row[2], row[3], _decode(row[4]))
+
+
+def event_row(e: Event) -> tuple[Any, ...]:
+    """The ``EVENT_COLUMNS`` values of an event, then its words."""
+    words = index_words(" ".join([e.text or "", e.topic or "", e.kind, " ".join(e.tags)]))
+    return (
+        e.id,
+        e.ts,
+        e.kind,
+        e.scope_id,
+        e.topic,
+        _dump_opt(e.data),
+        e.text,
+        list(e.tags),
+        _encode(e.metrics),
+        _dump_opt(e.inputs),
+        _dump_opt(e.outputs),
+        e.run_id,
+        e.graph_id,
+        e.node_id,
+        e.session_id,
+        sorted(set(words)),
+    )
+
+
+def event_record(row: Any) -> Event:
+    """The event in a row of ``EVENT_COLUMNS``."""
+    return Event(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        _load_opt(row[5]),
+        row[6],
+        list(row[7]),
+        _decode(row[8]),
+        _load_opt(row[9]),
+        _load_opt(row[10]),
+        *row[11:15],
+    )
+
+
+def log_row(entry: LogEntry) -> tuple[Any, ...]:
+    """The ``LOG_COLUMNS`` values of a log entry."""
+    return (
+        entry.run_id,
+        entry.ts,
+        entry.level,
+        entry.message,
+        entry.node_id,
+        entry.graph_id,
+        _encode(entry.extra),
+    )
+
+
+def log_record(row: Any) -> LogEntry:
+    """The log entry in a row of ``LOG_COLUMNS``."""
+    return LogEntry(row[0], row[1], row[2], row[3], row[4], row[5], _decode(row[6]))
+
+
+def artifact_row(a: Artifact) -> tuple[Any, ...]:
+    """The ``ARTIFACT_COLUMNS`` values of an artifact."""
+    return (
+        a.id,
+        a.uri,
+        a.sha256,
+        a.size,
+        a.kind,
+        a.created_at,
+        a.name,
+        a.mime,
+        _encode(a.labels),
+        _encode(a.metrics),
+        a.suggested_uri,
+        a.pinned,
+        a.run_id,
+        a.graph_id,
+        a.node_id,
+        a.session_id,
+    )
+
+
+def artifact_record(row: Any) -> Artifact:
+    """The artifact in a row of ``ARTIFACT_COLUMNS``."""
+    return Artifact(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        row[5],
+        row[6],
+        row[7],
+        _decode(row[8]),
+        _decode(row[9]),
+        row[10],
+        row[11],
+        row[12],
+        row[13],
+        row[14],
+        row[15],
+    )
+
+
+def wait_row(w: WaitRecord) -> tuple[Any, ...]:
+    """The ``WAIT_COLUMNS`` values of a wait."""
+    return (
+        w.wait_id,
+        w.run_id,
+        w.node_id,
+        w.kind,
+        w.prompt,
+        str(w.status),
+        _dump_opt(w.options),
+        w.channel,
+        w.created_at,
+        w.deadline,
+        _dump_opt(w.reply),
+    )
+
+
+def wait_record(row: Any) -> WaitRecord:
+    """The wait in a row of ``WAIT_COLUMNS``."""
+    return WaitRecord(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        WaitStatus(row[5]),
+        _load_opt(row[6]),
+        row[7],
+        row[8],
+        row[9],
+        _load_opt(row[10]),
+    )

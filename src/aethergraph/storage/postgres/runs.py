@@ -1,0 +1,194 @@
+"""The run tables in PostgreSQL: runs and their claims, nodes, run events, owners, signals.
+
+``PostgresRuns`` is the part of ``PostgresStorage`` the run lifecycle uses. Run events are held in
+memory when appended (from any thread) and written with one statement before anything reads them,
+at ``flush()`` and at ``close()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import threading
+from typing import TYPE_CHECKING, Any
+
+from aethergraph.storage.postgres import rows
+from aethergraph.storage.postgres.sql import Where, insert, select, upsert
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import asyncpg
+
+    from aethergraph.storage.records import LogEntry, NodeRecord, RunEvent, RunRecord, RunStatus
+
+__all__ = ["PostgresRuns"]
+
+_SELECT_RUNS = select("runs", rows.RUN_COLUMNS)
+_PUT_RUN = upsert("runs", rows.RUN_COLUMNS, ("run_id",))
+_INSERT_RUN = f"{insert('runs', rows.RUN_COLUMNS)} ON CONFLICT (run_id) DO NOTHING RETURNING 1"
+_n = len(rows.RUN_COLUMNS)
+_CLAIM_RUN = (
+    "UPDATE runs SET "
+    + ", ".join(f"{c} = ${i}" for i, c in enumerate(rows.RUN_COLUMNS[1:], start=2))
+    + f" WHERE run_id = $1 AND status = ${_n + 1} AND owner IS NOT DISTINCT FROM ${_n + 2}"
+    " RETURNING 1"
+)
+_PUT_NODE = upsert("nodes", rows.NODE_COLUMNS, ("run_id", "node_id"))
+_LIST_NODES = f"{select('nodes', rows.NODE_COLUMNS)} WHERE run_id = $1 ORDER BY seq"
+_APPEND_RUN_EVENTS = (
+    f"INSERT INTO run_events ({', '.join(rows.RUN_EVENT_COLUMNS)}) SELECT * FROM "
+    "unnest($1::text[], $2::bigint[], $3::float8[], $4::text[], $5::text[]) "
+    "ON CONFLICT DO NOTHING RETURNING run_id, seq"
+)
+_APPEND_LOGS = (
+    f"INSERT INTO logs ({', '.join(rows.LOG_COLUMNS)}) SELECT * FROM unnest($1::text[], "
+    "$2::float8[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])"
+)
+_LIST_RUN_EVENTS = (
+    f"{select('run_events', rows.RUN_EVENT_COLUMNS)} WHERE run_id = $1 AND seq > $2 "
+    "ORDER BY seq LIMIT $3"
+)
+_LAST_RUN_EVENT = "SELECT max(seq) FROM run_events WHERE run_id = $1"
+_BEAT = upsert("owners", ("owner", "heartbeat_at"), ("owner",))
+_HEARTBEATS = "SELECT owner, heartbeat_at FROM owners WHERE owner = ANY($1::text[])"
+_SIGNAL = "INSERT INTO run_signals (run_id, signal) VALUES ($1, $2)"
+# SKIP LOCKED: a signal another process is taking is left to it, never returned twice.
+_TAKE_SIGNALS = (
+    "DELETE FROM run_signals WHERE seq IN (SELECT seq FROM run_signals WHERE run_id = "
+    "ANY($1::text[]) FOR UPDATE SKIP LOCKED) RETURNING seq, run_id, signal"
+)
+
+
+def _first(row: Any) -> Any:
+    return row[0]
+
+
+class PostgresRuns:
+    """Runs, nodes, run events, owners and signals, through one connection pool."""
+
+    _pool: asyncpg.Pool
+
+    def __init__(self) -> None:
+        self._held_lock = threading.Lock()
+        self._held_events: list[tuple[Any, ...]] = []
+        self._held_logs: list[tuple[Any, ...]] = []
+        self._refused: list[str] = []
+        self._writing_held: asyncio.Lock | None = None
+
+    # -- held rows -------------------------------------------------------------------------
+    def _hold_log(self, entry: LogEntry) -> None:
+        row = rows.log_row(entry)
+        with self._held_lock:
+            self._held_logs.append(row)
+
+    async def _write_held(self) -> None:
+        """Write the held rows; whoever reads them after this returns sees them."""
+        if self._writing_held is None:
+            self._writing_held = asyncio.Lock()
+        async with self._writing_held:
+            with self._held_lock:
+                events, self._held_events = self._held_events, []
+                logs, self._held_logs = self._held_logs, []
+            if events:
+                written = await self._pool.fetch(_APPEND_RUN_EVENTS, *zip(*events, strict=True))
+                taken = collections.Counter((e[0], e[1]) for e in events)
+                taken.subtract((r[0], r[1]) for r in written)
+                self._refused.extend(
+                    f"run event {seq} of run {run_id!r}: its seq is taken"
+                    for (run_id, seq), n in taken.items()
+                    for _ in range(n)
+                )
+            if logs:
+                await self._pool.execute(_APPEND_LOGS, *zip(*logs, strict=True))
+
+    # -- runs ------------------------------------------------------------------------------
+    async def put_run(self, record: RunRecord) -> None:
+        """Insert or replace a run record."""
+        await self._pool.execute(_PUT_RUN, *rows.run_row(record))
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        """The run record, or ``None``."""
+        row = await self._pool.fetchrow(f"{_SELECT_RUNS} WHERE run_id = $1", run_id)
+        return rows.run_record(row) if row is not None else None
+
+    async def list_runs(
+        self,
+        *,
+        status: RunStatus | None = None,
+        graph_id: str | None = None,
+        session_id: str | None = None,
+        parent_run_id: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[RunRecord]:
+        """Matching runs, newest first."""
+        where = Where()
+        where.equal(
+            status=None if status is None else str(status),
+            graph_id=graph_id,
+            session_id=session_id,
+            parent_run_id=parent_run_id,
+        )
+        page = f"LIMIT {where.mark(max(limit, 0))} OFFSET {where.mark(max(offset, 0))}"
+        sql = f"{_SELECT_RUNS}{where} ORDER BY created_at DESC, seq DESC {page}"
+        return [rows.run_record(r) for r in await self._pool.fetch(sql, *where.params)]
+
+    async def claim_run(
+        self, record: RunRecord, *, expect_status: RunStatus | None, expect_owner: str | None
+    ) -> bool:
+        """Store the record only if the stored run is as expected, in one atomic statement."""
+        row = rows.run_row(record)
+        if expect_status is None:
+            return await self._pool.fetchval(_INSERT_RUN, *row) is not None
+        claimed = await self._pool.fetchval(_CLAIM_RUN, *row, str(expect_status), expect_owner)
+        return claimed is not None
+
+    # -- nodes -----------------------------------------------------------------------------
+    async def put_node(self, record: NodeRecord) -> None:
+        """Insert or replace a node record; a replaced node keeps its place."""
+        await self._pool.execute(_PUT_NODE, *rows.node_row(record))
+
+    async def list_nodes(self, run_id: str) -> list[NodeRecord]:
+        """The run's nodes in first-stored order."""
+        return [rows.node_record(r) for r in await self._pool.fetch(_LIST_NODES, run_id)]
+
+    # -- run events ------------------------------------------------------------------------
+    def append_run_event(self, event: RunEvent) -> None:
+        """Keep one run event (thread-safe; held until needed in the database)."""
+        row = rows.run_event_row(event)
+        with self._held_lock:
+            self._held_events.append(row)
+
+    async def list_run_events(
+        self, run_id: str, *, after: int = 0, limit: int = 1000
+    ) -> list[RunEvent]:
+        """The run's events after ``after``, in ``seq`` order, at most ``limit``."""
+        await self._write_held()
+        found = await self._pool.fetch(_LIST_RUN_EVENTS, run_id, after, max(limit, 0))
+        return [rows.run_event_record(r) for r in found]
+
+    async def last_run_event_seq(self, run_id: str) -> int:
+        """The highest ``seq`` stored for the run, 0 when none."""
+        await self._write_held()
+        return int(await self._pool.fetchval(_LAST_RUN_EVENT, run_id) or 0)
+
+    # -- owners and signals ----------------------------------------------------------------
+    async def beat(self, owner: str, at: float) -> None:
+        """Record the owner's heartbeat."""
+        await self._pool.execute(_BEAT, owner, at)
+
+    async def heartbeats(self, owners: Sequence[str]) -> dict[str, float]:
+        """The last beat of each owner that has one."""
+        return {r[0]: r[1] for r in await self._pool.fetch(_HEARTBEATS, list(owners))}
+
+    async def signal_run(self, run_id: str, signal: str) -> None:
+        """Leave a signal for the run's owner."""
+        await self._pool.execute(_SIGNAL, run_id, signal)
+
+    async def take_run_signals(self, run_ids: Sequence[str]) -> list[tuple[str, str]]:
+        """Remove and return the pending signals of these runs, oldest first."""
+        if not run_ids:
+            return []
+        taken = sorted(await self._pool.fetch(_TAKE_SIGNALS, list(run_ids)), key=_first)
+        return [(r[1], r[2]) for r in taken]

@@ -1,0 +1,288 @@
+"""PostgreSQL storage: every store in one schema of a PostgreSQL database, blobs included.
+
+Writes are committed as they are made (run events and log entries wait in memory until something
+reads them, or ``flush()``), so several processes, on several hosts, may share one schema.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import urllib.parse
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+
+from aethergraph.errors import StorageError
+from aethergraph.storage.postgres import rows
+from aethergraph.storage.postgres.blobs import PostgresBlobs
+from aethergraph.storage.postgres.runs import PostgresRuns
+from aethergraph.storage.postgres.schema import migrate
+from aethergraph.storage.postgres.sql import Where, select, upsert
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from pathlib import Path
+
+    from aethergraph.storage.records import Artifact, Event, LogEntry, WaitRecord, WaitStatus
+
+__all__ = ["PostgresStorage"]
+
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+_APPEND_EVENT = (
+    f"INSERT INTO events ({', '.join(rows.EVENT_COLUMNS)}, words) VALUES ("
+    + ", ".join(f"${n}" for n in range(1, len(rows.EVENT_COLUMNS) + 1))
+    + f", array_to_tsvector(${len(rows.EVENT_COLUMNS) + 1}::text[]))"
+)
+_SELECT_EVENTS = select("events", rows.EVENT_COLUMNS)
+_LIST_LOGS = f"{select('logs', rows.LOG_COLUMNS)} WHERE run_id = $1 ORDER BY seq LIMIT $2"
+_LIVE = "(expires_at IS NULL OR expires_at > {})"
+_SET_KV = upsert("kv", ("key", "value", "expires_at"), ("key",))
+_GET_KV = f"SELECT key, value FROM kv WHERE key = ANY($1::text[]) AND {_LIVE.format('$2')}"
+_LOCK_KV = "SELECT pg_advisory_xact_lock(hashtext('aethergraph.kv:' || $1))"
+_GET_ONE_KV = f"SELECT value, expires_at FROM kv WHERE key = $1 AND {_LIVE.format('$2')}"
+_DELETE_KV = "DELETE FROM kv WHERE key = $1 RETURNING expires_at"
+_EXPIRE_KV = f"UPDATE kv SET expires_at = $1 WHERE key = $2 AND {_LIVE.format('$3')} RETURNING 1"
+_SCAN_KV = f"SELECT key FROM kv WHERE starts_with(key, $1) AND {_LIVE.format('$2')} ORDER BY key"
+_ADD_ARTIFACT = upsert("artifacts", rows.ARTIFACT_COLUMNS, ("id",))
+_SELECT_ARTIFACTS = select("artifacts", rows.ARTIFACT_COLUMNS)
+_PIN_ARTIFACT = "UPDATE artifacts SET pinned = $1 WHERE id = $2 RETURNING 1"
+_PUT_WAIT = upsert("waits", rows.WAIT_COLUMNS, ("wait_id",))
+_SELECT_WAITS = select("waits", rows.WAIT_COLUMNS)
+
+
+class PostgresStorage(PostgresRuns):
+    """Every store in one schema of a PostgreSQL database; open one with ``connect``."""
+
+    def __init__(self, pool: asyncpg.Pool, location: str) -> None:
+        super().__init__()
+        self._pool = pool
+        self._location = location
+        self._blobs = PostgresBlobs(pool)
+        self._closed = False
+
+    @classmethod
+    async def connect(
+        cls, dsn: str, *, schema: str = "aethergraph", max_connections: int = 8
+    ) -> PostgresStorage:
+        """Open the schema ``schema`` (created if missing) of the database at ``dsn``."""
+        if not _SCHEMA_NAME.fullmatch(schema):
+            raise StorageError(
+                f"{schema!r} is not a usable schema name; use lowercase letters, digits and _"
+            )
+        parts = urllib.parse.urlsplit(dsn)
+        location = f"{parts.hostname}:{parts.port or 5432}{parts.path} schema {schema}"
+        try:
+            conn = await asyncpg.connect(dsn)
+            try:
+                await migrate(conn, schema)
+            finally:
+                await conn.close()
+            pool = await asyncpg.create_pool(
+                dsn, min_size=1, max_size=max_connections, server_settings={"search_path": schema}
+            )
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise StorageError(f"cannot open the PostgreSQL storage at {location}: {exc}") from exc
+        return cls(pool, location)
+
+    @property
+    def location(self) -> str:
+        """The server, database and schema."""
+        return self._location
+
+    @property
+    def blobs(self) -> PostgresBlobs:
+        """The blobs, in the database."""
+        return self._blobs
+
+    async def flush(self) -> None:
+        """Write the held run events and log entries; ``StorageError`` for those refused."""
+        if self._closed:
+            return
+        await self._write_held()
+        if self._refused:
+            refused, self._refused = self._refused, []
+            raise StorageError(f"PostgreSQL refused to store {'; '.join(refused)}")
+
+    async def close(self) -> None:
+        """Flush and close the connections; idempotent."""
+        if self._closed:
+            return
+        try:
+            await self.flush()
+        finally:
+            self._closed = True
+            await self._pool.close()
+            self._blobs.discard_files()
+
+    # -- events ----------------------------------------------------------------------------
+    async def append_event(self, event: Event) -> None:
+        """Append one memory event, with its words."""
+        await self._pool.execute(_APPEND_EVENT, *rows.event_row(event))
+
+    async def query_events(
+        self,
+        *,
+        scope_id: str | None = None,
+        run_id: str | None = None,
+        kinds: Sequence[str] | None = None,
+        topic: str | None = None,
+        tags: Sequence[str] | None = None,
+        text: str | None = None,
+        limit: int = 50,
+    ) -> list[Event]:
+        """The newest ``limit`` matching events, oldest first."""
+        where = Where()
+        where.equal(scope_id=scope_id, run_id=run_id, topic=topic)
+        if kinds:
+            where.add("kind = ANY({}::text[])", list(kinds))
+        if tags:
+            where.add("tags @> {}::text[]", list(tags))
+        wanted = dict.fromkeys(rows.index_words(text or ""))
+        if wanted:
+            # Words are runs of \w characters: quoted, each is one lexeme of the query.
+            where.add("words @@ {}::tsquery", " & ".join(f"'{w}'" for w in wanted))
+        sql = f"{_SELECT_EVENTS}{where} ORDER BY seq DESC LIMIT {where.mark(max(limit, 0))}"
+        found = await self._pool.fetch(sql, *where.params)
+        return [rows.event_record(r) for r in reversed(found)]
+
+    # -- logs ------------------------------------------------------------------------------
+    def append_log(self, entry: LogEntry) -> None:
+        """Keep one log entry (thread-safe; held until needed in the database)."""
+        self._hold_log(entry)
+
+    async def list_logs(self, run_id: str, *, limit: int = 1000) -> list[LogEntry]:
+        """The run's first ``limit`` log entries."""
+        await self._write_held()
+        return [rows.log_record(r) for r in await self._pool.fetch(_LIST_LOGS, run_id, limit)]
+
+    # -- kv --------------------------------------------------------------------------------
+    async def kv_get_many(self, keys: Sequence[str]) -> dict[str, Any]:
+        """Live values of the given keys."""
+        found = dict(await self._pool.fetch(_GET_KV, list(dict.fromkeys(keys)), time.time()))
+        return {k: rows.load(found[k]) for k in keys if k in found}
+
+    async def kv_set_many(self, items: Mapping[str, Any], *, expires_at: float | None) -> None:
+        """Set several keys with one expiry."""
+        if items:
+            await self._pool.executemany(
+                _SET_KV, [(k, rows.dump(v), expires_at) for k, v in items.items()]
+            )
+
+    async def kv_delete(self, key: str) -> bool:
+        """Delete a key; whether it was live."""
+        found = await self._pool.fetch(_DELETE_KV, key)
+        return bool(found) and (found[0][0] is None or found[0][0] > time.time())
+
+    async def kv_expire(self, key: str, expires_at: float | None) -> bool:
+        """Change a live key's expiry."""
+        return await self._pool.fetchval(_EXPIRE_KV, expires_at, key, time.time()) is not None
+
+    async def kv_scan(self, prefix: str) -> list[str]:
+        """Live keys with the prefix, sorted by code point."""
+        return [r[0] for r in await self._pool.fetch(_SCAN_KV, prefix, time.time())]
+
+    async def kv_incr(self, key: str, amount: int) -> int:
+        """Add to an integer value, atomically: a lock on the key serialises increments."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(_LOCK_KV, key)
+            row = await conn.fetchrow(_GET_ONE_KV, key, time.time())
+            current = rows.load(row[0]) if row is not None else 0
+            if not isinstance(current, int) or isinstance(current, bool):
+                raise TypeError(f"kv key {key!r} holds {type(current).__name__}, not an integer")
+            value: int = current + amount
+            await conn.execute(_SET_KV, key, rows.dump(value), None if row is None else row[1])
+        return value
+
+    # -- blobs -----------------------------------------------------------------------------
+    async def put_bytes(self, data: bytes) -> str:
+        """Keep bytes under their sha256."""
+        return await self._blobs.put_bytes(data)
+
+    async def put_file(self, path: Path, *, move: bool = False) -> str:
+        """Keep a local file's content under its sha256."""
+        return await self._blobs.put_file(path, move=move)
+
+    async def read_bytes(self, sha256: str) -> bytes:
+        """The bytes under a digest."""
+        return await self._blobs.read_bytes(sha256)
+
+    async def local_path(self, sha256: str) -> Path:
+        """The blob downloaded to a private cache folder."""
+        return await self._blobs.local_path(sha256)
+
+    def staging_path(self, suffix: str = "") -> Path:
+        """A fresh path in the private cache folder."""
+        return self._blobs.staging_path(suffix)
+
+    # -- artifacts -------------------------------------------------------------------------
+    async def add_artifact(self, artifact: Artifact) -> None:
+        """Index an artifact."""
+        await self._pool.execute(_ADD_ARTIFACT, *rows.artifact_row(artifact))
+
+    async def get_artifact(self, artifact_id: str) -> Artifact | None:
+        """The artifact, or ``None``."""
+        row = await self._pool.fetchrow(f"{_SELECT_ARTIFACTS} WHERE id = $1", artifact_id)
+        return rows.artifact_record(row) if row is not None else None
+
+    async def query_artifacts(
+        self,
+        *,
+        run_id: str | None = None,
+        session_id: str | None = None,
+        graph_id: str | None = None,
+        node_id: str | None = None,
+        kind: str | None = None,
+        name: str | None = None,
+        labels: Mapping[str, Any] | None = None,
+        pinned: bool | None = None,
+        limit: int = 100,
+    ) -> list[Artifact]:
+        """Matching artifacts, newest first."""
+        where = Where()
+        where.equal(
+            run_id=run_id,
+            session_id=session_id,
+            graph_id=graph_id,
+            node_id=node_id,
+            kind=kind,
+            name=name,
+            pinned=pinned,
+        )
+        sql = f"{_SELECT_ARTIFACTS}{where} ORDER BY created_at DESC, seq DESC"
+        if not labels:
+            sql += f" LIMIT {where.mark(max(limit, 0))}"
+            return [rows.artifact_record(r) for r in await self._pool.fetch(sql, *where.params)]
+        # Labels compare with Python's ==, as in memory: filter here, reading until ``limit``.
+        found: list[Artifact] = []
+        async with self._pool.acquire() as conn, conn.transaction():
+            async for row in conn.cursor(sql, *where.params):
+                if len(found) >= limit:
+                    break
+                artifact = rows.artifact_record(row)
+                if all(k in artifact.labels and artifact.labels[k] == v for k, v in labels.items()):
+                    found.append(artifact)
+        return found
+
+    async def set_pinned(self, artifact_id: str, pinned: bool) -> bool:
+        """Pin or unpin an artifact; whether it exists."""
+        return await self._pool.fetchval(_PIN_ARTIFACT, pinned, artifact_id) is not None
+
+    # -- waits -----------------------------------------------------------------------------
+    async def put_wait(self, record: WaitRecord) -> None:
+        """Insert or replace a wait; a replaced wait keeps its place."""
+        await self._pool.execute(_PUT_WAIT, *rows.wait_row(record))
+
+    async def get_wait(self, wait_id: str) -> WaitRecord | None:
+        """The wait, or ``None``."""
+        row = await self._pool.fetchrow(f"{_SELECT_WAITS} WHERE wait_id = $1", wait_id)
+        return rows.wait_record(row) if row is not None else None
+
+    async def list_waits(
+        self, *, run_id: str | None = None, status: WaitStatus | None = None
+    ) -> list[WaitRecord]:
+        """Matching waits, first stored first."""
+        where = Where()
+        where.equal(run_id=run_id, status=None if status is None else str(status))
+        found = await self._pool.fetch(f"{_SELECT_WAITS}{where} ORDER BY seq", *where.params)
+        return [rows.wait_record(r) for r in found]
