@@ -13,6 +13,7 @@ import click
 
 from aethergraph.cli.display import err
 from aethergraph.cli.graphs import graphs_group
+from aethergraph.cli.mcp_serve import mcp_group
 from aethergraph.cli.reply import reply_command
 from aethergraph.cli.run import run_command
 from aethergraph.cli.runs import runs_group
@@ -33,7 +34,7 @@ def cli() -> None:
     """AetherGraph: run graphs, serve the API and web page, inspect and answer runs."""
 
 
-for _command in (run_command, serve_command, runs_group, reply_command, graphs_group):
+for _command in (run_command, serve_command, runs_group, reply_command, graphs_group, mcp_group):
     cli.add_command(_command)
 
 

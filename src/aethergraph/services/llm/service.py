@@ -19,6 +19,7 @@ from aethergraph.errors import ConfigurationError
 from aethergraph.services.llm.client import LLMClient
 from aethergraph.services.llm.profiles import Profile, profile_from_env
 from aethergraph.services.llm.scripted import ScriptedLLM
+from aethergraph.services.runtime.registry import BuiltinService
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -66,7 +67,7 @@ class LLMAccessor:
         return client
 
 
-class LLMService:
+class LLMService(BuiltinService):
     """Profiles and their SDK clients; ``bind(ctx)`` is what ``context.llm`` calls."""
 
     def __init__(self) -> None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from aethergraph.errors import ConfigurationError
 from aethergraph.services.mcp.client import MCPClient
 from aethergraph.services.mcp.connection import Connection, ServerSpec
+from aethergraph.services.runtime.registry import BuiltinService
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -66,7 +67,7 @@ def _spec(
     return ServerSpec(name, command=tuple(command), env=dict(env) if env else None, cwd=cwd)
 
 
-class MCPService:
+class MCPService(BuiltinService):
     """Registered MCP servers and their connections; ``bind(ctx)`` is what ``context.mcp`` calls."""
 
     def __init__(self) -> None:
