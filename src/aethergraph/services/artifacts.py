@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     import os
     from collections.abc import AsyncIterator
 
-    from aethergraph.services.scope import NodeScope
+    from aethergraph.services.scope import EventSink, NodeScope
     from aethergraph.storage.protocols import Storage
 
 __all__ = ["ArtifactRef", "ArtifactScope", "ArtifactWriter", "Artifacts"]
@@ -134,9 +134,10 @@ def _optional_str(value: object, what: str) -> str | None:
 class Artifacts:
     """The artifact store as seen by one node: saves are stamped with its run, graph and node."""
 
-    def __init__(self, scope: NodeScope, store: Storage) -> None:
+    def __init__(self, scope: NodeScope, store: Storage, events: EventSink | None = None) -> None:
         self._scope = scope
         self._store = store
+        self._events = events
 
     # -- saving ----------------------------------------------------------------------------
     async def save_text(
@@ -299,6 +300,18 @@ class Artifacts:
             **meta,
         )
         await self._store.add_artifact(artifact)
+        if self._events is not None:
+            self._events.publish(
+                "artifact",
+                {
+                    "artifact_id": artifact.id,
+                    "kind": artifact.kind,
+                    "name": artifact.name,
+                    "uri": artifact.uri,
+                    "node_id": s.node_id,
+                },
+                artifact.created_at,
+            )
         await self._store.flush()
         return artifact
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from aethergraph.storage.records import LogEntry
 
 if TYPE_CHECKING:
-    from aethergraph.services.scope import NodeScope
+    from aethergraph.services.scope import EventSink, NodeScope
     from aethergraph.storage.protocols import LogStore
 
 __all__ = ["RunLogger"]
@@ -39,11 +39,17 @@ class RunLogger(logging.LoggerAdapter[logging.Logger]):
     """
 
     def __init__(
-        self, scope: NodeScope, store: LogStore, *, keep_level: int = logging.INFO
+        self,
+        scope: NodeScope,
+        store: LogStore,
+        events: EventSink | None = None,
+        *,
+        keep_level: int = logging.INFO,
     ) -> None:
         super().__init__(logging.getLogger("aethergraph.run"))
         self._scope = scope
         self._store = store
+        self._events = events
         self._keep_level = keep_level
 
     @property
@@ -92,17 +98,22 @@ class RunLogger(logging.LoggerAdapter[logging.Logger]):
         exc_text = _exc_text(kwargs.get("exc_info"))
         if exc_text is not None:
             extra["exc_text"] = exc_text
-        self._store.append_log(
-            LogEntry(
-                run_id=self._scope.run_id,
-                ts=time.time(),
-                level=logging.getLevelName(level),
-                message=_render(msg, args),
-                node_id=self._scope.node_id,
-                graph_id=self._scope.graph_id,
-                extra=extra,
-            )
+        entry = LogEntry(
+            run_id=self._scope.run_id,
+            ts=time.time(),
+            level=logging.getLevelName(level),
+            message=_render(msg, args),
+            node_id=self._scope.node_id,
+            graph_id=self._scope.graph_id,
+            extra=extra,
         )
+        self._store.append_log(entry)
+        if self._events is not None:
+            self._events.publish(
+                "log",
+                {"level": entry.level, "message": entry.message, "node_id": entry.node_id},
+                entry.ts,
+            )
 
 
 def _render(msg: object, args: tuple[object, ...]) -> str:

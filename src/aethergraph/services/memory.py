@@ -20,7 +20,7 @@ from aethergraph.storage.memory import words
 from aethergraph.storage.records import Event
 
 if TYPE_CHECKING:
-    from aethergraph.services.scope import NodeScope
+    from aethergraph.services.scope import EventSink, NodeScope
     from aethergraph.storage.protocols import Storage
 
 __all__ = ["Memory", "metric_values"]
@@ -116,9 +116,10 @@ def _as_text(value: Any) -> str:
 class Memory:
     """The memory event log as seen by one node."""
 
-    def __init__(self, scope: NodeScope, store: Storage) -> None:
+    def __init__(self, scope: NodeScope, store: Storage, events: EventSink | None = None) -> None:
         self._scope = scope
         self._store = store
+        self._events = events
 
     @property
     def scope_id(self) -> str:
@@ -214,6 +215,17 @@ class Memory:
             session_id=s.session_id,
         )
         await self._store.append_event(event)
+        if self._events is not None:
+            self._events.publish(
+                "memory",
+                {
+                    "event_id": event.id,
+                    "kind": event.kind,
+                    "topic": event.topic,
+                    "node_id": s.node_id,
+                },
+                event.ts,
+            )
         await self._store.flush()
         return event
 

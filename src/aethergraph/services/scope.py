@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
-__all__ = ["NodeScope"]
+__all__ = ["EventSink", "NodeScope"]
+
+
+class EventSink(Protocol):
+    """Where a built-in service reports what it did: the run's event stream."""
+
+    def publish(self, type: str, data: dict[str, Any], ts: float | None = None) -> None:  # noqa: A002
+        """Append an event (thread-safe; ``data`` must be JSON)."""
 
 
 class NodeScope(Protocol):

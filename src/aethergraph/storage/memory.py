@@ -32,7 +32,7 @@ if TYPE_CHECKING:
         WaitStatus,
     )
 
-from aethergraph.storage.records import NodeRecord, RunRecord
+from aethergraph.storage.records import NodeRecord, RunEvent, RunRecord
 
 __all__ = ["MemoryStorage", "words"]
 
@@ -153,14 +153,16 @@ class MemoryStorage:
 
     # -- run events ------------------------------------------------------------------------
     def append_run_event(self, event: RunEvent) -> None:
-        """Keep one run event (thread-safe); a taken ``(run_id, seq)`` is refused at ``flush()``."""
-        kept = dataclasses.replace(event, data=dict(event.data))
-        with self._lock:
+        """Keep one run event (thread-safe); a taken ``(run_id, seq)`` is refused at ``flush()``.
+
+        The event is kept as given (readers get copies): the engine hands over fresh ones. Each
+        step is one dict operation, atomic under the GIL, so no lock is taken on this hot path.
+        """
+        events = self._run_events.get(event.run_id)
+        if events is None:
             events = self._run_events.setdefault(event.run_id, {})
-            if event.seq in events:
-                self._refused.append(f"run event {event.seq} of run {event.run_id!r}: taken")
-            else:
-                events[event.seq] = kept
+        if events.setdefault(event.seq, event) is not event:
+            self._refused.append(f"run event {event.seq} of run {event.run_id!r}: taken")
 
     async def list_run_events(
         self, run_id: str, *, after: int = 0, limit: int = 1000

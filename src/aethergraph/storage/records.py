@@ -42,7 +42,9 @@ class RunStatus(StrEnum):
 
     def can_become(self, new: RunStatus) -> bool:
         """Whether the transition table allows moving from this status to ``new``."""
-        return new in _RUN_TRANSITIONS[self]
+        # Keyed by the plain string and searched by identity: hashing an enum member runs
+        # Python code, and this check is on every run's path.
+        return new in _RUN_ALLOWED[self._value_]
 
 
 _TERMINAL_RUN = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED})
@@ -76,6 +78,9 @@ _RUN_TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
 }
 
 
+_RUN_ALLOWED = {k.value: tuple(v) for k, v in _RUN_TRANSITIONS.items()}
+
+
 class NodeStatus(StrEnum):
     """Where a node is in its life."""
 
@@ -94,7 +99,7 @@ class NodeStatus(StrEnum):
 
     def can_become(self, new: NodeStatus) -> bool:
         """Whether the transition table allows moving from this status to ``new``."""
-        return new in _NODE_TRANSITIONS[self]
+        return new in _NODE_ALLOWED[self._value_]
 
 
 _TERMINAL_NODE = frozenset(
@@ -122,6 +127,9 @@ _NODE_TRANSITIONS: dict[NodeStatus, frozenset[NodeStatus]] = {
     NodeStatus.SKIPPED: frozenset({NodeStatus.PENDING, NodeStatus.RUNNING}),
     NodeStatus.SUCCEEDED: frozenset(),
 }
+
+
+_NODE_ALLOWED = {k.value: tuple(v) for k, v in _NODE_TRANSITIONS.items()}
 
 
 @dataclass(slots=True)

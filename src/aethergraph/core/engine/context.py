@@ -91,12 +91,13 @@ class NodeContext:
 class _StorageFacade(BuiltinService):
     """A built-in whose per-node object is made from the node and the run's storage."""
 
-    def __init__(self, make: Callable[[NodeContext, Any], Any]) -> None:
+    def __init__(self, make: Callable[[NodeContext, Any, RunState], Any]) -> None:
         self._make = make
 
     def bind(self, ctx: NodeContext) -> Any:
-        """The node's facade."""
-        return self._make(ctx, ctx._run.storage)
+        """The node's facade (it reports what it does on the run's event stream)."""
+        run = ctx._run
+        return self._make(ctx, run.storage, run)
 
 
 class _Channels(BuiltinService):
@@ -113,7 +114,7 @@ class _Channels(BuiltinService):
 
 
 register_builtin("logger", _StorageFacade(RunLogger))
-register_builtin("kv", _StorageFacade(lambda _ctx, storage: KV(storage)))
+register_builtin("kv", _StorageFacade(lambda _ctx, storage, _run: KV(storage)))
 register_builtin("memory", _StorageFacade(Memory))
 register_builtin("artifacts", _StorageFacade(Artifacts))
 register_builtin("channel", _Channels())

@@ -24,6 +24,9 @@ Outputs = dict[str, Any]
 class Executor(Protocol):
     """Runs recorded runs somewhere, and stops them on request."""
 
+    inline: bool
+    """Whether runs execute on the awaiting task (the lifecycle then skips ``submit``)."""
+
     async def start(self) -> None:
         """Get ready to take runs (connect to a cluster, ...)."""
 
@@ -45,6 +48,8 @@ class Executor(Protocol):
 
 class InProcessExecutor:
     """Runs execute on the awaiting task of this process; background runs are tasks it owns."""
+
+    inline = True
 
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[Any]] = set()

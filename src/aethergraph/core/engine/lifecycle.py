@@ -29,6 +29,7 @@ from aethergraph.errors import (
 )
 from aethergraph.services.runtime.base import _current_context
 from aethergraph.services.runtime.registry import ensure_services_started, services_started
+from aethergraph.storage.memory import MemoryStorage
 from aethergraph.storage.records import (
     NodeRecord,
     NodeStatus,
@@ -56,9 +57,7 @@ __all__ = [
     "start_run",
 ]
 
-FINAL_STATUSES = frozenset(
-    {RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.INTERRUPTED}
-)
+FINAL_STATUSES = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.INTERRUPTED)
 """A ``run_status`` event with one of these ends a run's stream (until it is resumed)."""
 
 _ACTIVE = (RunStatus.PENDING, RunStatus.RUNNING, RunStatus.WAITING)
@@ -101,6 +100,7 @@ class RunState:
     __slots__ = (
         "_counters",
         "_seq",
+        "_waits",
         "_watchers",
         "cancel_requested",
         "durable",
@@ -119,7 +119,6 @@ class RunState:
         "suspend_requested",
         "task",
         "timeout_s",
-        "waits",
         "wakeup",
     )
 
@@ -145,7 +144,7 @@ class RunState:
         self.suspend_on_wait = False
         self.suspend_requested = False
         self.task: asyncio.Task[Any] | None = None
-        self.waits = RunWaits(self)
+        self._waits: RunWaits | None = None
         self.limiter: asyncio.Semaphore | None = None
         self.max_concurrency: int | None = None
         self.retry: Any = None
@@ -157,11 +156,20 @@ class RunState:
         self.wakeup: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] | None = None
         """Flags set on every publish, for in-process ``watch_run`` followers."""
 
+    @property
+    def waits(self) -> RunWaits:
+        """The run's waits (made on first use: most runs never ask anything)."""
+        waits = self._waits
+        if waits is None:
+            waits = self._waits = RunWaits(self)
+        return waits
+
     # -- events -----------------------------------------------------------------------------
-    def publish(self, type: str, data: dict[str, Any]) -> None:
+    def publish(self, type: str, data: dict[str, Any], ts: float | None = None) -> None:  # noqa: A002
         """Append an event to the run's stream (thread-safe; ``data`` must be JSON)."""
-        event = RunEvent(self.run_id, next(self._seq), self.runtime.clock.time(), type, data)
-        self.storage.append_run_event(event)
+        if ts is None:
+            ts = self.runtime.clock.time()
+        self.storage.append_run_event(RunEvent(self.run_id, next(self._seq), ts, type, data))
         if self.wakeup:
             for loop, flag in self.wakeup:
                 if _on_loop(loop):
@@ -190,10 +198,10 @@ class RunState:
             if outputs is not None:
                 record.outputs = outputs
         await self.storage.put_run(record)
-        data: dict[str, Any] = {"status": str(to)}
+        data: dict[str, Any] = {"status": to._value_}
         if error is not None:
             data["error"] = error
-        self.publish("run_status", data)
+        self.publish("run_status", data, now)
         await self.storage.flush()
 
     # -- nodes ------------------------------------------------------------------------------
@@ -212,9 +220,10 @@ class RunState:
             self.run_id, node_id, tool, NodeStatus.RUNNING, inputs, None, None, attempt, now
         )
         await self.storage.put_node(record)
-        self.waits.node_started(node_id)
+        if self._waits is not None:
+            self._waits.node_started(node_id)
         self.publish(
-            "node", {"node_id": node_id, "tool": tool, "status": "running", "attempt": attempt}
+            "node", {"node_id": node_id, "tool": tool, "status": "running", "attempt": attempt}, now
         )
         return record
 
@@ -237,11 +246,11 @@ class RunState:
             "tool": record.tool,
             "status": str(to),
             "attempt": record.attempts,
-            "duration_ms": round((now - (record.started_at or now)) * 1000, 3),
+            "duration_ms": (now - (record.started_at or now)) * 1000,
         }
         if error is not None:
             data["error"] = error
-        self.publish("node", data)
+        self.publish("node", data, now)
 
     async def node_skipped(self, node_id: str, tool: str, reason: str) -> None:
         """Record a node that will not run because a node it depends on failed."""
@@ -343,10 +352,22 @@ async def start_run(
     A ``run_id`` that names a finished run returns its outputs; one live in this process awaits
     it (see ``admit`` for the rest).
     """
-    admitted = await admit(runtime, execution, inputs, options, prepare=prepare)
-    if isinstance(admitted, Taken):
-        return await admitted.result()
-    return await runtime.executor.submit(admitted.record, lambda: execute(admitted))
+    if options.run_id is None and prepare is None:
+        # A fresh run id names no stored run: nothing to check or claim (the common path).
+        parent = _current_context.get()
+        record = _new_record(runtime, execution, execution.check_inputs(inputs), options, parent)
+        storage = runtime.storage(options.workspace)
+        await storage.put_run(record)
+        admitted = _admitted(runtime, storage, record, execution, options, parent)
+    else:
+        found = await admit(runtime, execution, inputs, options, prepare=prepare)
+        if isinstance(found, Taken):
+            return await found.result()
+        admitted = found
+    executor = runtime.executor
+    if executor.inline:
+        return await execute(admitted)
+    return await executor.submit(admitted.record, lambda: execute(admitted))
 
 
 async def admit(
@@ -381,11 +402,25 @@ async def admit(
             return claimed
         record = claimed
         last_seq = await storage.last_run_event_seq(run_id)
+    state = _admitted(runtime, storage, record, execution, options, parent, last_seq)
+    if prepare is not None:
+        await prepare(state)
+    return state
+
+
+def _admitted(
+    runtime: Runtime,
+    storage: Storage,
+    record: RunRecord,
+    execution: Execution,
+    options: RunOptions,
+    parent: NodeContext | None,
+    last_seq: int = 0,
+) -> RunState:
+    """The state of a run whose record is stored, ready for ``execute``."""
     state = RunState(runtime, storage, record, durable=execution.durable, last_seq=last_seq)
     state.execution = execution
     state.timeout_s = options.timeout_s
-    if prepare is not None:
-        await prepare(state)
     if options.max_concurrency is not None:
         state.max_concurrency = options.max_concurrency
         state.limiter = asyncio.Semaphore(options.max_concurrency)
@@ -433,8 +468,8 @@ async def execute(state: RunState) -> dict[str, Any]:
     timeout_s = state.timeout_s
     runtime.live[state.run_id] = state
     state.task = asyncio.current_task()
-    state.publish("run_status", {"status": "running"})
-    if state.storage.location != "memory":
+    state.publish("run_status", {"status": "running"}, state.record.started_at)
+    if not isinstance(state.storage, MemoryStorage):  # no other process shares memory
         watch_process_runs(runtime, state.storage)
     timeout = runtime.clock.timeout(timeout_s) if timeout_s is not None else None
     try:

@@ -71,7 +71,10 @@ async def _monitor(
 
 
 async def _pick_up_answers(state: RunState) -> None:
-    for opened in list(state.waits.open.values()):
+    waits = state._waits  # noqa: SLF001 - none made for runs that never asked
+    if waits is None:
+        return
+    for opened in list(waits.open.values()):
         if opened.answered:
             continue
         stored = await state.storage.get_wait(opened.record.wait_id)

@@ -20,10 +20,7 @@ from aethergraph.errors import ConfigurationError, InputValidationError
 from aethergraph.services.runtime.base import _current_context
 
 if TYPE_CHECKING:
-    from collections.abc import Coroutine
-
     from aethergraph.core.engine.lifecycle import Execution, RunState
-    from aethergraph.core.engine.runtime import Runtime
 
 __all__ = ["ROOT_NODE", "FunctionExecution", "execution_of", "run", "run_async"]
 
@@ -54,10 +51,11 @@ class FunctionExecution:
         ctx = NodeContext(state, ROOT_NODE)
         token = _current_context.set(ctx)
         try:
-            kwargs = dict(state.record.inputs)
-            if target.sig.context_param is not None:
-                kwargs[target.sig.context_param] = ctx
-            result = target.fn(**kwargs)
+            context_param = target.sig.context_param
+            if context_param is None:
+                result = target.fn(**state.record.inputs)
+            else:
+                result = target.fn(**state.record.inputs, **{context_param: ctx})
             if target.is_async:
                 result = await result
             return target.sig.to_outputs(result, state.run_id)
@@ -108,13 +106,7 @@ async def run_async(
         )
     runtime = current_runtime()
     owner = runtime.owner_loop
+    work = start_run(runtime, execution_of(target), inputs, options)
     if owner is not None and owner is not asyncio.get_running_loop() and owner.is_running():
-        work = _start(runtime, target, inputs, options)
         return await asyncio.wrap_future(on_loop(owner, work, contextvars.copy_context()))
-    return await _start(runtime, target, inputs, options)
-
-
-def _start(
-    runtime: Runtime, target: Any, inputs: Mapping[str, Any], options: RunOptions
-) -> Coroutine[Any, Any, dict[str, Any]]:
-    return start_run(runtime, execution_of(target), inputs, options)
+    return await work

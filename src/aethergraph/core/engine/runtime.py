@@ -74,6 +74,7 @@ class Runtime:
         clock: Clock | None = None,
     ) -> None:
         self.parent = parent
+        self.root: Runtime = parent.root if parent is not None else self
         self.owner_id: str = parent.owner_id if parent is not None else _process_identity()
         self._owner_loop: asyncio.AbstractEventLoop | None = None
         # Live runs are the process's: a cancel or reply from any thread or scope must find them.
@@ -92,11 +93,11 @@ class Runtime:
     @property
     def owner_loop(self) -> asyncio.AbstractEventLoop | None:
         """The loop that owns the services while a server runs (one per process), else ``None``."""
-        return self._root()._owner_loop
+        return self.root._owner_loop
 
     @owner_loop.setter
     def owner_loop(self, loop: asyncio.AbstractEventLoop | None) -> None:
-        self._root()._owner_loop = loop
+        self.root._owner_loop = loop
 
     # -- configuration ----------------------------------------------------------------------
     def workspace(self) -> Path:
@@ -126,7 +127,7 @@ class Runtime:
         return self._open(Path(workspace).absolute())
 
     def _open(self, path: Path) -> Storage:
-        root = self._root()
+        root = self.root
         store = root._by_path.get(path)
         if store is None:
             if path.exists() and not path.is_dir():
@@ -138,9 +139,6 @@ class Runtime:
 
             store = root._by_path[path] = SQLiteStorage(path)
         return store
-
-    def _root(self) -> Runtime:
-        return self if self.parent is None else self.parent._root()
 
     def all_live(self) -> list[RunState]:
         """The runs live in this process."""
