@@ -49,9 +49,15 @@ def breaks(reason):  # type: ignore[no-untyped-def]
     return {"never": explode(reason, _after=first).never}
 
 
+@tool(outputs=["text"], name="srv_polish")
+async def polish(text: str) -> dict[str, Any]:
+    return {"text": text.strip().title()}
+
+
 @graph_fn(name="greet", outputs=["greeting"])
 async def greet(name: str, *, context: NodeContext) -> dict[str, Any]:
     """Greet someone, and leave a log line, a memory event and two artifacts behind."""
+    name = (await polish(name))["text"]
     context.logger().info("greeting %s", name)
     await context.memory().record("greeting", {"name": name}, text=f"greeted {name}")
     await context.artifacts().save_text(f"hello {name}", name="greeting.txt")

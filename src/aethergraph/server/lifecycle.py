@@ -118,6 +118,7 @@ def start_server(host: str = "127.0.0.1", port: int = 8745, *, token: str | None
                 failure.append(exc)
             finally:
                 started.set()
+                loop.run_until_complete(_cancel_leftovers())
                 loop.run_until_complete(loop.shutdown_asyncgens())
                 loop.close()
 
@@ -137,6 +138,14 @@ def start_server(host: str = "127.0.0.1", port: int = 8745, *, token: str | None
         current_runtime().owner_loop = loop
         _current = running
         return url
+
+
+async def _cancel_leftovers() -> None:
+    """Cancel what still runs on the server's loop (runs, monitors) before the loop closes."""
+    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _serve(server: Any, sock: socket.socket, started: threading.Event) -> None:

@@ -328,7 +328,7 @@ function drawGraph(spec, nodes) {
   const width = 20 + columns.length * (W + GX) - GX, height = 20 + Math.max(...columns.map((c) => c.length)) * (H + GY) - GY;
   const edges = spec.edges.map((e) => {
     const a = pos[e.source], b = pos[e.target], x1 = a.x + W, y1 = a.y + H / 2, x2 = b.x, y2 = b.y + H / 2, mid = (x1 + x2) / 2;
-    return svg("path", { class: "edge", d: `M${x1},${y1} C${mid},${y1} ${mid},${y2} ${x2},${y2}` });
+    return svg("path", { class: "edge", "marker-end": "url(#arrow)", d: `M${x1},${y1} C${mid},${y1} ${mid},${y2} ${x2 - 2},${y2}` });
   });
   const boxes = spec.nodes.map((n) => {
     const s = status[n.id] || "pending", p = pos[n.id];
@@ -338,7 +338,9 @@ function drawGraph(spec, nodes) {
       svg("rect", { width: W, height: H, fill: COLORS[s] || COLORS.pending }),
       svg("text", { x: 10, y: 19 }, clip(n.id, 22)), svg("text", { x: 10, y: 35, class: "sub" }, `${clip(n.tool, 16)} · ${s}`));
   });
-  const drawing = svg("svg", { viewBox: `0 0 ${Math.max(width, 200)} ${height}`, style: `max-width:${Math.max(width, 200)}px`, role: "img" }, ...edges, ...boxes);
+  const drawing = svg("svg", { viewBox: `0 0 ${Math.max(width, 200)} ${height}`, style: `max-width:${Math.max(width, 200)}px`, role: "img" },
+    svg("defs", {}, svg("marker", { id: "arrow", viewBox: "0 0 10 10", refX: "9", refY: "5", markerWidth: "7", markerHeight: "7", orient: "auto" }, svg("path", { d: "M0,0 L10,5 L0,10 z" }))),
+    ...edges, ...boxes);
   const done = nodes.filter((n) => ["succeeded", "skipped", "failed", "cancelled"].includes(n.status)).length;
   return [h("div", { class: "row" }, h("h2", {}, "Graph"), h("span", { class: "muted" }, `${done} of ${spec.nodes.length} nodes finished`)),
     h("div", { class: "graph" }, drawing), legend()];
