@@ -11,7 +11,7 @@ import pytest
 
 from aethergraph import NodeContext, graph_fn
 from aethergraph.errors import ConfigurationError, MCPError
-from aethergraph.runtime import list_run_events_async
+from aethergraph.runtime import close_services, list_run_events_async
 from aethergraph.services.mcp import MCPService, mcp_service
 
 if TYPE_CHECKING:
@@ -148,6 +148,23 @@ async def test_close_leaves_no_server_process(servers: list[str]) -> None:
     await service.close()
     assert not alive(pid)
     assert not service.connection("own").is_open
+
+
+async def test_close_services_closes_its_connections_and_leaves_no_process(
+    servers: list[str], register: Any
+) -> None:
+    service = register("mcp_lifecycle", MCPService())
+    service.register("own", command=mcp_service.connection("stdio").spec.command)
+
+    @graph_fn
+    async def uses(*, context: NodeContext) -> dict[str, Any]:
+        client = context.mcp_lifecycle().bind(context)("own")
+        return {"pid": (await client.call("pid"))["result"]}
+
+    pid = (await uses())["pid"]
+    assert alive(pid)
+    await close_services()
+    assert not alive(pid)
 
 
 async def test_an_unknown_server_lists_the_registered_ones(servers: list[str]) -> None:
