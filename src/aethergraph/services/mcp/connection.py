@@ -183,7 +183,8 @@ class Connection:
                     extra={"mcp_server": self.spec.name},
                 )
         finally:
-            self.session = None
+            if self._owner is asyncio.current_task():  # not replaced by a newer connection
+                self.session = None
             if not ready.done():
                 ready.set_exception(
                     MCPError(
