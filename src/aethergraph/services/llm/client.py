@@ -256,6 +256,11 @@ class LLMClient:
     async def _stream(
         self, messages: str | Sequence[dict[str, Any]], opts: dict[str, Any]
     ) -> AsyncIterator[str | Reply]:
+        for unsupported in ("tools", "output_schema"):
+            if unsupported in opts:
+                raise TypeError(
+                    f"streaming does not take {unsupported}=; use chat(..., {unsupported}=...)"
+                )
         endpoint = self._service.endpoint(self.profile)
         model = opts.pop("model", None)
         request = ChatRequest(

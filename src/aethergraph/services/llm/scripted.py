@@ -20,8 +20,6 @@ if TYPE_CHECKING:
 
 __all__ = ["ScriptedLLM"]
 
-ScriptItem = "str | dict[str, Any] | Callable[[list[dict[str, Any]]], str | dict[str, Any]]"
-
 
 def _tokens(text: str) -> int:
     return len(text.split())
