@@ -230,7 +230,7 @@ async function runPage(runId) {
         r.parent_run_id ? h("div", {}, h("span", {}, "Parent run"), h("a", { href: `#/runs/${encodeURIComponent(r.parent_run_id)}` }, r.parent_run_id)) : ""),
       r.error ? h("p", { class: "error", id: "run-error" }, r.error) : "");
     renderWait();
-    parts.shape.replaceChildren(...(state.graph && state.graph.spec ? drawGraph(state.graph.spec, state.nodes) : drawTimeline(state.nodes, r)));
+    parts.shape.replaceChildren(...(state.graph && state.graph.spec ? drawGraph(state.graph.spec, withWaits(state.nodes, state.waits)) : drawTimeline(withWaits(state.nodes, state.waits), r)));
     parts.io.replaceChildren(
       h("div", { class: "card" }, h("h2", {}, "Inputs"), h("pre", { id: "run-inputs" }, pretty(r.inputs))),
       h("div", { class: "card" }, h("h2", {}, "Outputs"), r.outputs ? h("pre", { id: "run-outputs" }, pretty(r.outputs)) : h("p", { class: "empty" }, FINAL.has(r.status) ? "No outputs." : "Not yet.")));
@@ -281,6 +281,12 @@ async function runPage(runId) {
     .catch(() => { if (!closed) { setConnection("live updates unavailable; refreshing"); poll(); } });
   function poll() { if (closed) return; load().catch(() => {}).finally(() => { if (!FINAL.has(state.run && state.run.status)) setTimeout(poll, 1500); }); }
   try { await load(); } catch (error) { fail(view, error); }
+}
+
+// A node with an open wait is shown waiting, whatever its last recorded state.
+function withWaits(nodes, waits) {
+  const asking = new Set(waits.map((w) => w.node_id));
+  return nodes.map((n) => (asking.has(n.node_id) && !FINAL.has(n.status) ? { ...n, status: "waiting" } : n));
 }
 
 function table(columns, rows, empty) {
