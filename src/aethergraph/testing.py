@@ -59,7 +59,7 @@ def memory_runtime(*, clock: Clock | None = None) -> Iterator[MemoryStorage]:
     Services, channels and graphs registered outside stay visible inside. With
     ``clock=ManualClock()``, timeouts and record times follow ``clock.advance()``.
     """
-    storage = MemoryStorage()
+    storage = MemoryStorage(clock=clock.time) if clock is not None else MemoryStorage()
     with current_runtime().scoped(storage=storage, clock=clock):
         try:
             yield storage

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from aethergraph.services.kv import KV
+from aethergraph.storage.memory import MemoryStorage
+from aethergraph.testing import ManualClock
 
 if TYPE_CHECKING:
     from aethergraph.storage.protocols import Storage
@@ -16,6 +17,17 @@ if TYPE_CHECKING:
 @pytest.fixture
 def kv(store: Storage) -> KV:
     return KV(store)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def timed_kv(clock: ManualClock) -> KV:
+    """A kv whose expiries follow ``clock`` (storage and service read the same clock)."""
+    return KV(MemoryStorage(clock=clock.time), clock.time)
 
 
 async def test_get_returns_the_value_set(kv: KV) -> None:
@@ -61,12 +73,13 @@ async def test_keys_must_be_non_empty_str(kv: KV, key: Any, error: type[Exceptio
         await kv.get(key)
 
 
-async def test_ttl_expires_the_value(kv: KV) -> None:
-    await kv.set("short", "v", ttl_s=0.05)
-    assert await kv.get("short") == "v"
-    await asyncio.sleep(0.1)
-    assert await kv.get("short") is None
-    assert await kv.scan_keys("sh") == []
+async def test_ttl_expires_the_value(timed_kv: KV, clock: ManualClock) -> None:
+    await timed_kv.set("short", "v", ttl_s=5)
+    clock.advance(4.9)
+    assert await timed_kv.get("short") == "v"
+    clock.advance(0.2)
+    assert await timed_kv.get("short") is None
+    assert await timed_kv.scan_keys("sh") == []
 
 
 @pytest.mark.parametrize(
@@ -109,17 +122,19 @@ async def test_mset_rejects_a_non_mapping(kv: KV) -> None:
         await kv.mset([("a", 1)])  # type: ignore[arg-type]
 
 
-async def test_mset_applies_one_ttl_to_all(kv: KV) -> None:
-    await kv.mset({"a": 1, "b": 2}, ttl_s=0.05)
-    await asyncio.sleep(0.1)
-    assert await kv.mget(["a", "b"]) == [None, None]
+async def test_mset_applies_one_ttl_to_all(timed_kv: KV, clock: ManualClock) -> None:
+    await timed_kv.mset({"a": 1, "b": 2}, ttl_s=5)
+    clock.advance(5)
+    assert await timed_kv.mget(["a", "b"]) == [None, None]
 
 
-async def test_expire_sets_a_deadline_on_a_live_key(kv: KV) -> None:
-    await kv.set("a", 1)
-    assert await kv.expire("a", 0.05) is True
-    await asyncio.sleep(0.1)
-    assert await kv.get("a") is None
+async def test_expire_sets_a_deadline_on_a_live_key(timed_kv: KV, clock: ManualClock) -> None:
+    await timed_kv.set("a", 1)
+    clock.advance(1000)
+    assert await timed_kv.get("a") == 1
+    assert await timed_kv.expire("a", 5) is True
+    clock.advance(5)
+    assert await timed_kv.get("a") is None
 
 
 async def test_expire_reports_a_missing_key(kv: KV) -> None:

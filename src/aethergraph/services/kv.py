@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -43,21 +43,22 @@ def _check_key(key: object) -> str:
     return key
 
 
-def _expires_at(ttl_s: float | None) -> float | None:
+def _expires_at(ttl_s: float | None, now: Callable[[], float]) -> float | None:
     if ttl_s is None:
         return None
     if isinstance(ttl_s, bool) or not isinstance(ttl_s, int | float):
         raise TypeError(f"kv ttl_s must be a number of seconds, got {type(ttl_s).__name__}")
     if not math.isfinite(ttl_s) or ttl_s <= 0:
         raise ValueError(f"kv ttl_s must be a finite number of seconds > 0, got {ttl_s!r}")
-    return time.time() + ttl_s
+    return now() + ttl_s
 
 
 class KV:
     """Async key-value access for a node; keys are non-empty strings, values JSON."""
 
-    def __init__(self, store: Storage) -> None:
+    def __init__(self, store: Storage, now: Callable[[], float] = time.time) -> None:
         self._store = store
+        self._now = now
 
     async def get(self, key: str, default: Any = None) -> Any:
         """The key's value, or ``default`` when it is missing or expired."""
@@ -68,7 +69,7 @@ class KV:
         """Set ``key`` to the JSON ``value``, expiring after ``ttl_s`` seconds if given."""
         _check_key(key)
         stored = json_value(value, f"kv value for key {key!r}")
-        await self._store.kv_set_many({key: stored}, expires_at=_expires_at(ttl_s))
+        await self._store.kv_set_many({key: stored}, expires_at=_expires_at(ttl_s, self._now))
         await self._store.flush()
 
     async def delete(self, key: str) -> bool:
@@ -94,7 +95,7 @@ class KV:
         items = {
             _check_key(k): json_value(v, f"kv value for key {k!r}") for k, v in mapping.items()
         }
-        expires_at = _expires_at(ttl_s)
+        expires_at = _expires_at(ttl_s, self._now)
         if items:
             await self._store.kv_set_many(items, expires_at=expires_at)
             await self._store.flush()
@@ -106,7 +107,7 @@ class KV:
             raise TypeError(
                 "kv expire() needs ttl_s in seconds; to keep a key forever, set it again"
             )
-        existed = await self._store.kv_expire(key, _expires_at(ttl_s))
+        existed = await self._store.kv_expire(key, _expires_at(ttl_s, self._now))
         await self._store.flush()
         return existed
 

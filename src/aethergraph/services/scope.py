@@ -10,7 +10,7 @@ __all__ = ["EventSink", "NodeScope"]
 class EventSink(Protocol):
     """Where a built-in service reports what it did: the run's event stream."""
 
-    def publish(self, type: str, data: dict[str, Any], ts: float | None = None) -> None:  # noqa: A002
+    def publish(self, type: str, data: dict[str, Any], ts: float | None = None) -> None:
         """Append an event (thread-safe; ``data`` must be JSON)."""
 
 

@@ -66,7 +66,9 @@ def _event_words(event: Event) -> set[str]:
 class MemoryStorage:
     """All stores in process memory. Safe for one event loop plus worker threads logging."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        """``clock`` decides when kv entries expire (a test's manual clock, say)."""
+        self._clock = clock
         self._runs: dict[str, tuple[Any, ...]] = {}
         self._nodes: dict[str, dict[str, tuple[Any, ...]]] = {}
         self._events: list[Event] = []
@@ -260,7 +262,7 @@ class MemoryStorage:
         item = self._kv.get(key)
         if item is None:
             return None
-        if item[1] is not None and item[1] <= time.time():
+        if item[1] is not None and item[1] <= self._clock():
             del self._kv[key]
             return None
         return item

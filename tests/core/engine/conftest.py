@@ -2,9 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import TYPE_CHECKING
+
 import pytest
+
+from aethergraph.core.engine.runtime import current_runtime
+from aethergraph.testing import ManualClock
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
 @pytest.fixture(autouse=True)
 def _isolated_runtime(workspace: object, isolated_services: None) -> None:
     """Apply the shared isolation fixtures to every test in this folder."""
+
+
+@pytest.fixture
+def clock() -> Iterator[ManualClock]:
+    """A manual clock for this test's runs: their timeouts expire when the test advances it."""
+    manual = ManualClock()
+    with current_runtime().scoped(clock=manual):
+        yield manual
+
+
+async def block_forever(entered: asyncio.Event) -> None:
+    """Say the body has started, then wait until cancelled (a timeout, say)."""
+    entered.set()
+    await asyncio.Event().wait()

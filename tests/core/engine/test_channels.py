@@ -22,8 +22,9 @@ from aethergraph.runtime import (
     set_channel_alias,
     set_default_channel,
 )
-from aethergraph.testing import scripted_channel
+from aethergraph.testing import ManualClock, scripted_channel, start_run
 from aethergraph.tools import ask_approval, ask_text, send_text
+from tests.core.engine.conftest import block_forever
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -291,32 +292,45 @@ async def test_a_reply_that_is_not_an_option_is_refused_and_the_wait_stays_open(
 # -- timeouts -----------------------------------------------------------------------------------
 
 
-async def test_a_wait_past_its_timeout_fails_the_node_with_node_timeout_error() -> None:
+async def test_a_wait_past_its_timeout_fails_the_node_with_node_timeout_error(
+    clock: ManualClock,
+) -> None:
     @graph_fn
     async def impatient(*, context: NodeContext) -> None:
         await context.channel("file:ops").ask_text("Anyone?", timeout_s=0.1)
 
-    started = time.monotonic()
+    handle = await start_run(impatient, run_id="run-timeout-1")
+    await handle.next_wait()
+    clock.advance(0.1)
     with pytest.raises(NodeTimeoutError, match="Anyone"):
-        await run_async(impatient, run_id="run-timeout-1")
-    assert time.monotonic() - started < 5
+        await handle.result()
     record = await get_run_async("run-timeout-1")
     assert record.status is RunStatus.FAILED
 
 
-async def test_a_wait_past_its_timeout_returns_the_default_when_given() -> None:
+async def test_a_wait_past_its_timeout_returns_the_default_when_given(clock: ManualClock) -> None:
     @graph_fn
     async def has_default(*, context: NodeContext) -> dict[str, Any]:
         text = await context.channel("file:ops").ask_text("Anyone?", timeout_s=0.1, default="n/a")
         return {"text": text}
 
-    assert await has_default() == {"text": "n/a"}
+    handle = await start_run(has_default)
+    await handle.next_wait()
+    clock.advance(0.1)
+    assert await handle.result() == {"text": "n/a"}
 
 
-def test_a_run_past_its_timeout_s_option_fails_with_node_timeout_error() -> None:
+async def test_a_run_past_its_timeout_s_option_fails_with_node_timeout_error(
+    clock: ManualClock,
+) -> None:
+    entered = asyncio.Event()
+
     @graph_fn
     async def slow() -> None:
-        await asyncio.sleep(10)
+        await block_forever(entered)
 
+    running = asyncio.ensure_future(run_async(slow, timeout_s=0.1))
+    await entered.wait()
+    clock.advance(0.1)
     with pytest.raises(NodeTimeoutError, match=r"timeout_s=0\.1"):
-        run(slow, timeout_s=0.1)
+        await running

@@ -16,9 +16,12 @@ from aethergraph.errors import (
     OutputContractError,
 )
 from aethergraph.runtime import RunStatus, get_run, get_run_async, list_runs_async
+from tests.core.engine.conftest import block_forever
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from aethergraph.testing import ManualClock
 
 
 class Boom(Exception):
@@ -479,20 +482,26 @@ async def test_sync_run_called_from_a_graph_fn_is_a_clear_error() -> None:
 # -- node policies: a tool's timeout_s and retry, the run's max_concurrency and retry ------------
 
 
+too_slow_entered = asyncio.Event()
+
+
 @tool(outputs=["y"], timeout_s=0.1)
 async def too_slow() -> dict[str, Any]:
-    await asyncio.sleep(10)
+    await block_forever(too_slow_entered)
     return {"y": 1}
 
 
-async def test_a_tools_timeout_s_applies_to_its_node_inside_a_graph_fn() -> None:
+async def test_a_tools_timeout_s_applies_to_its_node_inside_a_graph_fn(clock: ManualClock) -> None:
     @graph_fn
     async def calls_too_slow() -> dict[str, Any]:
         return await too_slow()
 
+    too_slow_entered.clear()
+    running = asyncio.ensure_future(run_async(calls_too_slow, run_id="run-tool-timeout"))
+    await too_slow_entered.wait()
+    clock.advance(0.1)
     with pytest.raises(NodeTimeoutError, match=r"'too_slow_1'.*timeout_s=0\.1") as info:
-        async with asyncio.timeout(5):
-            await run_async(calls_too_slow, run_id="run-tool-timeout")
+        await running
     assert "node 'too_slow_1'" in info.value.__notes__[0]
     assert (await get_run_async("run-tool-timeout")).status is RunStatus.FAILED
 

@@ -20,7 +20,8 @@ from aethergraph.runtime import (
     get_run,
     get_run_async,
 )
-from aethergraph.testing import memory_runtime
+from aethergraph.testing import ManualClock, memory_runtime
+from tests.core.engine.conftest import block_forever
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -167,18 +168,26 @@ async def test_tool_retry_takes_precedence_over_the_run_retry() -> None:
 # -- timeouts --------------------------------------------------------------------------------
 
 
-async def test_tool_timeout_fails_the_node_with_node_timeout_error() -> None:
+async def test_tool_timeout_fails_the_node_with_node_timeout_error(clock: ManualClock) -> None:
+    entered = asyncio.Event()
+
     @tool(outputs=["done"], name="slow", timeout_s=0.05)
     async def slow() -> dict[str, Any]:
-        await asyncio.sleep(30)
+        await block_forever(entered)
         return {"done": True}
 
     @graphify(name="sched_node_timeout")
     def graph():
         return slow(_id="slow")
 
+    running = asyncio.ensure_future(run_async(graph, run_id="run-node-timeout"))
+    await entered.wait()
+    clock.advance(0.049)
+    await asyncio.sleep(0)
+    assert not running.done()
+    clock.advance(0.001)
     with pytest.raises(NodeTimeoutError, match=r"node 'slow' .*timeout_s=0.05"):
-        await run_async(graph, run_id="run-node-timeout")
+        await running
 
     record = (await node_records("run-node-timeout"))["slow"]
     assert record.status is NodeStatus.FAILED
@@ -189,36 +198,45 @@ async def test_tool_timeout_fails_the_node_with_node_timeout_error() -> None:
     assert run.error.startswith("NodeTimeoutError")
 
 
-async def test_a_timed_out_node_is_retried_like_any_failure() -> None:
+async def test_a_timed_out_node_is_retried_like_any_failure(clock: ManualClock) -> None:
     calls: list[int] = []
+    entered = asyncio.Event()
 
-    @tool(outputs=["done"], name="first_slow", timeout_s=0.05, retry=2)
+    @tool(outputs=["done"], name="first_slow", timeout_s=0.05, retry=RetryPolicy(2, backoff_s=0))
     async def first_slow() -> dict[str, Any]:
         calls.append(1)
         if len(calls) == 1:
-            await asyncio.sleep(30)
+            await block_forever(entered)
         return {"done": True}
 
     @graphify(name="sched_timeout_retry")
     def graph():
         return first_slow()
 
-    assert await run_async(graph) == {"done": True}
+    running = asyncio.ensure_future(run_async(graph))
+    await entered.wait()
+    clock.advance(0.05)
+    assert await running == {"done": True}
     assert len(calls) == 2
 
 
-async def test_run_timeout_stops_the_whole_run() -> None:
+async def test_run_timeout_stops_the_whole_run(clock: ManualClock) -> None:
+    entered = asyncio.Event()
+
     @tool(outputs=["done"], name="sleeper")
     async def sleeper() -> dict[str, Any]:
-        await asyncio.sleep(30)
+        await block_forever(entered)
         return {"done": True}
 
     @graphify(name="sched_run_timeout")
     def graph():
         return sleeper(_id="sleeper")
 
+    running = asyncio.ensure_future(run_async(graph, timeout_s=0.1, run_id="run-run-timeout"))
+    await entered.wait()
+    clock.advance(0.1)
     with pytest.raises(NodeTimeoutError, match=r"ran past its timeout_s=0.1"):
-        await run_async(graph, timeout_s=0.1, run_id="run-run-timeout")
+        await running
 
     assert (await get_run_async("run-run-timeout")).status is RunStatus.FAILED
     assert (await node_records("run-run-timeout"))["sleeper"].status is NodeStatus.CANCELLED
@@ -279,7 +297,7 @@ async def test_cancel_run_stops_running_nodes_and_marks_the_run_cancelled() -> N
     @tool(outputs=["done"], name="long_job")
     async def long_job() -> dict[str, Any]:
         started.set()
-        await asyncio.sleep(30)
+        await asyncio.Event().wait()
         completed.append("long_job")
         return {"done": True}
 
@@ -316,7 +334,7 @@ def test_sync_cancel_run_from_another_thread_stops_a_sync_run() -> None:
     @tool(outputs=["done"], name="long_sync_job")
     async def long_job() -> dict[str, Any]:
         started.set()
-        await asyncio.sleep(30)
+        await asyncio.Event().wait()
         return {"done": True}
 
     @graphify(name="sched_cancel_sync")

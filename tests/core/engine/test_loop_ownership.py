@@ -63,11 +63,12 @@ class SlowChannel:
 
     def __init__(self) -> None:
         self.delivering = asyncio.Event()
+        self.delivered = asyncio.Event()  # the test lets delivery finish after it has replied
 
     async def send(self, message: Message) -> None:
         if message.kind == "prompt":
             self.delivering.set()
-            await asyncio.sleep(0.3)
+            await self.delivered.wait()
 
     def answer_source(self) -> None:
         return None
@@ -86,6 +87,7 @@ async def test_a_reply_that_overtakes_the_prompt_delivery_answers_the_wait() -> 
             handle = await start_run(asks_on_slow_channel)
             await asyncio.wait_for(channel.delivering.wait(), 5)
             await reply_async(handle.run_id, text="Ada")
+            channel.delivered.set()
             assert await handle.result(timeout_s=5) == {"answer": "Ada"}
     finally:
         _adapters.pop("slow", None)
@@ -102,9 +104,9 @@ def test_sync_reply_from_another_thread_reaches_a_live_run() -> None:
         await handle.next_wait()
         replier = threading.Thread(target=reply, args=(handle.run_id,), kwargs={"text": "Bo"})
         replier.start()
-        out = await handle.result(timeout_s=5)
         await asyncio.to_thread(replier.join, 5)
-        return out
+        channel.delivered.set()
+        return await handle.result(timeout_s=5)
 
     try:
         with memory_runtime():

@@ -114,7 +114,7 @@ class _Channels(BuiltinService):
 
 
 register_builtin("logger", _StorageFacade(RunLogger))
-register_builtin("kv", _StorageFacade(lambda _ctx, storage, _run: KV(storage)))
+register_builtin("kv", _StorageFacade(lambda _ctx, storage, run: KV(storage, run.runtime.clock.time)))
 register_builtin("memory", _StorageFacade(Memory))
 register_builtin("artifacts", _StorageFacade(Artifacts))
 register_builtin("channel", _Channels())

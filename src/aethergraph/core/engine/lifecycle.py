@@ -165,7 +165,7 @@ class RunState:
         return waits
 
     # -- events -----------------------------------------------------------------------------
-    def publish(self, type: str, data: dict[str, Any], ts: float | None = None) -> None:  # noqa: A002
+    def publish(self, type: str, data: dict[str, Any], ts: float | None = None) -> None:
         """Append an event to the run's stream (thread-safe; ``data`` must be JSON)."""
         if ts is None:
             ts = self.runtime.clock.time()

@@ -71,7 +71,7 @@ async def _monitor(
 
 
 async def _pick_up_answers(state: RunState) -> None:
-    waits = state._waits  # noqa: SLF001 - none made for runs that never asked
+    waits = state._waits
     if waits is None:
         return
     for opened in list(waits.open.values()):

@@ -158,7 +158,7 @@ class Runtime:
         if workspace is not None:
             child.configure(workspace=workspace)
         elif storage is None:
-            child._workspace = self._workspace
+            child._workspace, child._default = self._workspace, self._default
         token = _current.set(child)
         try:
             yield child
