@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING, Any
 from aethergraph.services.artifacts import Artifacts
 from aethergraph.services.channel import ChannelSession
 from aethergraph.services.kv import KV
+from aethergraph.services.llm import llm_service
 from aethergraph.services.logger import RunLogger
+from aethergraph.services.mcp import mcp_service
 from aethergraph.services.memory import Memory
 from aethergraph.services.runtime.registry import (
     BuiltinService,
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
 
     from aethergraph.core.engine.lifecycle import RunState
     from aethergraph.core.engine.runner_service import Runner
+    from aethergraph.services.llm import LLMClient
+    from aethergraph.services.mcp import MCPClient
 
 __all__ = ["NodeContext"]
 
@@ -80,6 +84,14 @@ class NodeContext:
         """Start, await and cancel child runs."""
         return self._builtin("runner")  # type: ignore[no-any-return]
 
+    def llm(self, profile: str = "default") -> LLMClient:
+        """A model client for ``profile``; its calls are recorded with the run."""
+        return self._builtin("llm", keyed=True)(profile)  # type: ignore[no-any-return]
+
+    def mcp(self, server: str) -> MCPClient:
+        """A client of the MCP server registered as ``server``; its calls are recorded."""
+        return self._builtin("mcp", keyed=True)(server)  # type: ignore[no-any-return]
+
     def __getattr__(self, name: str) -> Callable[..., Any]:
         if name.startswith("_"):
             raise AttributeError(name)
@@ -114,7 +126,13 @@ class _Channels(BuiltinService):
 
 
 register_builtin("logger", _StorageFacade(RunLogger))
-register_builtin("kv", _StorageFacade(lambda _ctx, storage, run: KV(storage, run.runtime.clock.time)))
+def _kv(_ctx: NodeContext, storage: Any, run: RunState) -> KV:
+    return KV(storage, run.runtime.clock.time)
+
+
+register_builtin("kv", _StorageFacade(_kv))
 register_builtin("memory", _StorageFacade(Memory))
 register_builtin("artifacts", _StorageFacade(Artifacts))
 register_builtin("channel", _Channels())
+register_builtin("llm", llm_service)
+register_builtin("mcp", mcp_service)
