@@ -108,3 +108,47 @@ def test_a_waiting_run_is_answered_by_clicking_its_option_and_turns_succeeded(
     assert browser.save_screenshot(str(shot))
     assert shot.stat().st_size > 10_000
     assert until(run_id, "succeeded")["outputs"] == {"status": "T-box Ship"}
+
+
+def test_a_run_started_from_the_form_opens_its_page_and_shows_its_outputs(
+    api: httpx.Client, browser: Any
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.select import Select
+
+    root = str(api.base_url).removesuffix("/api/v1/")
+    browser.get(f"{root}/ui/#/start")
+    choose = shown(lambda: browser.find_element(By.ID, "start-graph"), "the graph picker")
+    Select(choose).select_by_value("arith")
+    shown(lambda: browser.find_element(By.NAME, "a"), "the input fields").send_keys("2")
+    browser.find_element(By.NAME, "b").send_keys("3")
+    browser.find_element(By.CSS_SELECTOR, "#start-form button[type=submit]").click()
+    shown(
+        lambda: browser.find_element(By.CSS_SELECTOR, '#run-head .badge[data-status="succeeded"]'),
+        "the started run succeed",
+    )
+    assert '"result": 10' in browser.find_element(By.ID, "run-outputs").text
+
+
+def test_behind_a_token_the_page_asks_for_it_once_and_then_lists_runs(browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    from aethergraph import start_server, stop_server
+
+    url = start_server(port=0, token="s3cret")
+    try:
+        browser.get(f"{url}/ui/")
+        field = shown(
+            lambda: browser.find_element(By.CSS_SELECTOR, "dialog[open] #token-input"),
+            "the token prompt",
+        )
+        field.send_keys("s3cret")
+        browser.find_element(By.CSS_SELECTOR, "#token-form button").click()
+        shown(
+            lambda: "No runs yet" in browser.find_element(By.ID, "runs").text,
+            "the runs list after the token was given",
+        )
+        stored = browser.execute_script("return sessionStorage.getItem('aethergraph-token')")
+        assert stored == "s3cret"
+    finally:
+        stop_server()
