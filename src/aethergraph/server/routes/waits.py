@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from aethergraph.core.engine.history import list_waits_async
 from aethergraph.core.engine.runs import reply_async
+from aethergraph.core.engine.runtime import current_runtime
 from aethergraph.core.engine.waits import reply_payload
 from aethergraph.server.problems import Problem
 from aethergraph.storage.records import WaitRecord, WaitStatus
@@ -25,7 +26,6 @@ __all__ = ["router"]
 
 router = APIRouter(tags=["waits"])
 _log = logging.getLogger(__name__)
-_resuming: set[asyncio.Task[Any]] = set()
 _ACCEPT_WINDOW_S = 0.25
 
 
@@ -49,8 +49,10 @@ async def list_waits(status: WaitStatus | None = None, run_id: str | None = None
 
 
 async def _find_open(wait_id: str) -> WaitRecord:
+    # Wait ids start with their run's id; a run id chosen with a '/' in it needs the full list.
     run_id = wait_id.split("/", 1)[0]
-    for wait in await list_waits_async(run_id=run_id):
+    candidates = await list_waits_async(run_id=run_id) or await list_waits_async()
+    for wait in candidates:
         if wait.wait_id == wait_id:
             if wait.status is not WaitStatus.OPEN:
                 raise Problem(
@@ -61,7 +63,6 @@ async def _find_open(wait_id: str) -> WaitRecord:
 
 
 def _finished(task: asyncio.Task[Any]) -> None:
-    _resuming.discard(task)
     if not task.cancelled() and task.exception() is not None:
         _log.error("a reply could not resume its run", exc_info=task.exception())
 
@@ -77,11 +78,11 @@ async def reply(wait_id: str, body: Reply) -> dict[str, Any]:
         raise Problem(422, "a reply needs 'text' or 'choice'")
     wait = await _find_open(wait_id)
     reply_payload(wait, body.text, body.choice)  # a bad choice is a 422 before anything moves
-    task = asyncio.ensure_future(reply_async(wait.run_id, text=body.text, choice=body.choice))
-    _resuming.add(task)
+    # The runtime's executor owns the resumed run, and cancels it when the server stops.
+    work = reply_async(wait.run_id, text=body.text, choice=body.choice)
+    task = current_runtime().executor.background(work)
     done, _ = await asyncio.wait({task}, timeout=_ACCEPT_WINDOW_S)
     if done:
-        _resuming.discard(task)
         task.result()  # a refusal (answered elsewhere, graph not loaded) is the client's answer
     else:
         task.add_done_callback(_finished)
