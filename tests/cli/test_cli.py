@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import pty
+import shutil
 import subprocess
 import sys
 from typing import TYPE_CHECKING
@@ -24,6 +27,46 @@ def test_run_prints_the_outputs_and_exits_0(cli: Cli) -> None:
     assert body["status"] == "succeeded"
     assert body["outputs"] == {"result": 6}
     assert body["run_id"].startswith("run-")
+
+
+def test_run_in_a_terminal_shows_task_graph_nodes_done_out_of_total(
+    cli_env: dict[str, str],
+) -> None:
+    terminal, child = pty.openpty()
+    try:
+        done = subprocess.run(
+            [str(SCRIPT), "run", f"{FLOWS}:arith", "--inputs", '{"a": 1, "b": 2}'],
+            stderr=child,
+            stdout=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            env={**cli_env, "TERM": "xterm"},
+            timeout=30,
+            check=False,
+        )
+        os.close(child)
+        shown = b""
+        while chunk := _read(terminal):
+            shown += chunk
+    finally:
+        os.close(terminal)
+    assert done.returncode == 0
+    assert b"arith" in shown
+    assert b"2/2" in shown
+    assert b'"result": 6' in done.stdout
+
+
+def _read(fd: int) -> bytes:
+    try:
+        return os.read(fd, 65536)
+    except OSError:  # the terminal's other end is closed: all was read
+        return b""
+
+
+def test_run_takes_a_module_and_graph_name(cli: Cli, tmp_path: Path) -> None:
+    shutil.copy(FLOWS, tmp_path / "my_graphs.py")
+    done = cli("run", "my_graphs:arith", "--inputs", '{"a": 2, "b": 2}', "--json")
+    assert done.code == 0, done
+    assert done.json()["outputs"] == {"result": 8}
 
 
 def test_run_reads_inputs_from_a_file_and_keeps_the_given_run_id(cli: Cli, tmp_path: Path) -> None:

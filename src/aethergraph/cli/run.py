@@ -28,6 +28,7 @@ __all__ = ["EXIT_FAILED", "EXIT_WAITING", "run_command"]
 
 EXIT_FAILED = 1
 EXIT_WAITING = 3
+_DRAIN_S = 1.0
 _FINISHED_NODE = frozenset({"succeeded", "failed", "skipped", "cancelled"})
 
 
@@ -48,7 +49,10 @@ async def _execute(target: Any, inputs: dict[str, Any], options: dict[str, Any])
         return await run_async(target, inputs, **options)
     watcher = asyncio.ensure_future(_progress(options["run_id"], target))
     try:
-        return await run_async(target, inputs, **options)
+        outputs = await run_async(target, inputs, **options)
+        # Let the bar take in the run's last events (it ends at the final one).
+        await asyncio.wait({watcher}, timeout=_DRAIN_S)
+        return outputs
     finally:
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
