@@ -126,6 +126,8 @@ class _Channels(BuiltinService):
 
 
 register_builtin("logger", _StorageFacade(RunLogger))
+
+
 def _kv(_ctx: NodeContext, storage: Any, run: RunState) -> KV:
     return KV(storage, run.runtime.clock.time)
 

@@ -106,6 +106,7 @@ class RunState:
         "durable",
         "execution",
         "graph_id",
+        "inline_child",
         "limiter",
         "max_concurrency",
         "parent_run_id",
@@ -144,6 +145,8 @@ class RunState:
         self.suspend_on_wait = False
         self.suspend_requested = False
         self.task: asyncio.Task[Any] | None = None
+        self.inline_child = False
+        """Whether the run executes on its parent run's task (a child run awaited in place)."""
         self._waits: RunWaits | None = None
         self.limiter: asyncio.Semaphore | None = None
         self.max_concurrency: int | None = None
@@ -309,6 +312,11 @@ class RunState:
                 self._settle(None, raised)
                 return raised
             if self.cancel_requested:
+                if self.inline_child:
+                    # The cancel is the parent's too: let it reach the parent unchanged.
+                    await asyncio.shield(self.transition(RunStatus.CANCELLED, error=describe(exc)))
+                    self._settle(None, exc)
+                    return exc
                 if task is not None and task.cancelling():
                     task.uncancel()
                     raised = RunCancelledError(
@@ -466,8 +474,10 @@ async def execute(state: RunState) -> dict[str, Any]:
     execution = state.execution
     assert execution is not None, "execute() takes a run that admit() returned"
     timeout_s = state.timeout_s
+    task = state.task = asyncio.current_task()
+    parent = _current_context.get()
+    state.inline_child = parent is not None and parent._run.task is task
     runtime.live[state.run_id] = state
-    state.task = asyncio.current_task()
     state.publish("run_status", {"status": "running"}, state.record.started_at)
     if not isinstance(state.storage, MemoryStorage):  # no other process shares memory
         watch_process_runs(runtime, state.storage)
@@ -551,14 +561,14 @@ def _check_prior(
             f"run {prior.run_id} belongs to graph {prior.graph_id!r}, not "
             f"{execution.graph_id!r}; use a new run_id"
         )
-    if prior.status is RunStatus.SUCCEEDED:
-        return prior.outputs or {}
     if inputs is not None and inputs != prior.inputs:
         raise InputValidationError(
             f"run {prior.run_id} was started with inputs {prior.inputs}; resuming it with "
             "other inputs would mix two computations. Resume with the same inputs (or none), "
             "or start a new run"
         )
+    if prior.status is RunStatus.SUCCEEDED:
+        return prior.outputs or {}
     if prior.status is RunStatus.CANCELLED:
         raise RunCancelledError(f"run {prior.run_id} was cancelled; start a new run instead")
     if prior.graph_digest is not None and prior.graph_digest != execution.digest:

@@ -92,11 +92,13 @@ def request_cancel(runtime: Runtime, state: RunState) -> None:
             if child.parent_run_id == parent and child not in states:
                 states.append(child)
                 pending.append(child.run_id)
+    cancelled: set[asyncio.Task[object]] = set()
     for s in states:
         s.cancel_requested = True
         task = s.task
-        if task is None or task.done():
-            continue
+        if task is None or task.done() or task in cancelled:
+            continue  # a child awaited in place shares its parent's task: cancel it once
+        cancelled.add(task)
         task_loop = task.get_loop()
         try:
             same = asyncio.get_running_loop() is task_loop

@@ -200,10 +200,11 @@ async def reply_async(
     record = await get_run_async(run_id, workspace=workspace)
     waits = await storage.list_waits(run_id=run_id, status=WaitStatus.OPEN)
     if not waits or record.status is not RunStatus.WAITING:
+        answered = await storage.list_waits(run_id=run_id, status=WaitStatus.ANSWERED)
         raise RunError(
             f"run {run_id} (graph {record.graph_id!r}, status {record.status}) has no open wait "
             "to reply to"
-            + (" (it was answered elsewhere)" if record.status is RunStatus.RUNNING else "")
+            + ("; its question was answered elsewhere" if answered and not waits else "")
         )
     wait = waits[0]
     payload = reply_payload(wait, text, choice)
