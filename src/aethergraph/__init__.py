@@ -11,6 +11,7 @@ from aethergraph.core.engine.graph_fn import graph_fn
 from aethergraph.core.engine.graphify import graphify
 from aethergraph.core.engine.retry import RetryPolicy
 from aethergraph.core.engine.run import run, run_async
+import aethergraph.core.engine.runner_service  # noqa: F401 - installs the runner built-in
 from aethergraph.core.engine.tool import tool
 from aethergraph.server.lifecycle import (
     start_server,

@@ -1,0 +1,107 @@
+"""The engine's shape: no import cycles, and one module that changes run and node status."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import aethergraph
+
+PACKAGE = Path(aethergraph.__file__).parent
+ENGINE = PACKAGE / "core" / "engine"
+LIFECYCLE = ENGINE / "lifecycle.py"
+STATUS_ENUMS = {"RunStatus", "NodeStatus"}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def runtime_imports(tree: ast.Module) -> set[str]:
+    """Modules imported when the module runs (``if TYPE_CHECKING:`` blocks left out)."""
+    found: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            continue
+        for inner in ast.walk(node):
+            if isinstance(inner, ast.ImportFrom) and inner.module:
+                names = {f"{inner.module}.{a.name}" for a in inner.names}
+                found.update(names)
+                if not all((ENGINE / f"{n.rsplit('.', 1)[1]}.py").exists() for n in names):
+                    found.add(inner.module)  # names defined in the module, not submodules
+            elif isinstance(inner, ast.Import):
+                found.update(a.name for a in inner.names)
+    return found
+
+
+def engine_graph() -> dict[str, set[str]]:
+    modules = {module_name(p): p for p in ENGINE.glob("*.py")}
+    return {
+        name: {m for m in runtime_imports(ast.parse(path.read_text())) if m in modules} - {name}
+        for name, path in modules.items()
+    }
+
+
+def test_core_engine_modules_import_each_other_without_a_cycle() -> None:
+    graph = engine_graph()
+    done: set[str] = set()
+
+    def visit(name: str, trail: tuple[str, ...]) -> None:
+        assert name not in trail, f"import cycle: {' -> '.join((*trail, name))}"
+        if name in done:
+            return
+        for dep in graph[name]:
+            visit(dep, (*trail, name))
+        done.add(name)
+
+    for name in graph:
+        visit(name, ())
+
+
+def test_no_engine_function_imports_an_aethergraph_module_inside_its_body() -> None:
+    local: list[str] = []
+    for path in ENGINE.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for inner in ast.walk(node):
+                if isinstance(inner, ast.ImportFrom) and (inner.module or "").startswith(
+                    "aethergraph."
+                ):
+                    local.append(f"{path.name}:{inner.lineno} {inner.module}")
+    # Opening a SQLite workspace imports sqlite3 on first use, which is not about cycles.
+    assert all(entry.endswith(" aethergraph.storage.sqlite") for entry in local), local
+
+
+def status_writes(path: Path) -> list[str]:
+    """Places in ``path`` that set a run's or node's status."""
+    writes = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                value = ast.unparse(node.value)
+                if (
+                    isinstance(target, ast.Attribute)
+                    and target.attr == "status"
+                    and any(enum in value for enum in STATUS_ENUMS)
+                ):
+                    writes.append(f"{path.name}:{node.lineno}")
+        if (
+            isinstance(node, ast.keyword)
+            and node.arg == "status"
+            and any(enum in ast.unparse(node.value) for enum in STATUS_ENUMS)
+        ):
+            writes.append(f"{path.name}:{node.value.lineno}")
+    return writes
+
+
+def test_run_and_node_status_change_only_in_the_lifecycle_module() -> None:
+    outside = [
+        write
+        for path in PACKAGE.rglob("*.py")
+        if path != LIFECYCLE and "storage" not in path.parts and "conformance" not in path.parts
+        for write in status_writes(path)
+    ]
+    assert outside == []
+    assert status_writes(LIFECYCLE), "the lifecycle is where statuses change"
