@@ -6,12 +6,12 @@ node gets a ``context`` with logging, kv, memory, artifacts, channels and your o
 
 import logging as _logging
 
+import aethergraph.core.engine.runner_service  # noqa: F401 - installs the runner built-in
 from aethergraph.core.engine.context import NodeContext
 from aethergraph.core.engine.graph_fn import graph_fn
 from aethergraph.core.engine.graphify import graphify
 from aethergraph.core.engine.retry import RetryPolicy
 from aethergraph.core.engine.run import run, run_async
-import aethergraph.core.engine.runner_service  # noqa: F401 - installs the runner built-in
 from aethergraph.core.engine.tool import tool
 from aethergraph.server.lifecycle import (
     start_server,
