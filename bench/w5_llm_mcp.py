@@ -131,14 +131,8 @@ def main() -> None:
 
     @graph_fn(name="w5_llm_mcp")
     async def measure(*, context: Any) -> None:
-        llm = (
-            context.llm() if hasattr(type(context), "llm") else llm_service.bind(context)("default")
-        )
-        mcp = (
-            context.mcp("bench")
-            if hasattr(type(context), "mcp")
-            else mcp_service.bind(context)("bench")
-        )
+        llm = context.llm()
+        mcp = context.mcp("bench")
         client = openai.AsyncOpenAI(base_url=base_url, api_key="k")
 
         async def raw_chat() -> None:

@@ -30,9 +30,12 @@ RELEASE_RUN = "release-1.2.0"
 
 # A line (regular expression) each program must print.
 EXPECTED = {
+    "agent_with_tools.py": r"tool calls ran as child nodes: \[.*'unit_price_1'",
     "blocking_compute.py": r"ctx\(\) in thread 'asyncio_\d+': run_id=run-\S+ node_id=crunch_\d",
     "callable_predictor.py": r"same result: True, predictor calls: 2",
     "fake_swap_in_test.py": r"all checks passed",
+    "llm_chat.py": r"capital: Oslo \(Norway\)",
+    "mcp_filesystem.py": r"graph node read: 'MCP servers are services too\.'",
     "memory_and_artifacts.py": r"memory search 'loss' \(kind training\): 3 event\(s\)",
     "quickstart.py": r"\{'greeting': 'Hello, Ada!', 'shout': 'HELLO, ADA!!!'\}",
     "rate_limited_api.py": r"api_factory +replies=20 remaining=80 max_in_flight=1",

@@ -15,19 +15,11 @@ from aethergraph.testing import scripted_llm as scripted
 from tests.services.llm.fake_providers import GOOD_KEY
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import AsyncIterator
 
-    from aethergraph.services.llm import LLMClient
     from tests.services.llm.fake_providers import FakeProviders
 
 pytestmark = pytest.mark.usefixtures("workspace")
-
-
-def llm_of(context: NodeContext, profile: str = "default") -> LLMClient:
-    """``context.llm(profile)`` once the engine exposes it; the provider's binding until then."""
-    if hasattr(type(context), "llm"):
-        return context.llm(profile)  # type: ignore[no-any-return]
-    return llm_service.bind(context)(profile)
 
 
 @tool(outputs=["sum"])
@@ -48,7 +40,7 @@ async def multiply(a: int, b: int) -> int:
 
 
 @pytest.fixture
-def profiles(fake: FakeProviders) -> Iterator[FakeProviders]:
+async def profiles(fake: FakeProviders) -> AsyncIterator[FakeProviders]:
     """``default`` (OpenAI) and ``claude`` (Anthropic) on the fake providers, for every run."""
     register_llm_client(
         "default", provider="openai", model="fake-gpt", base_url=fake.openai_url, api_key=GOOD_KEY
@@ -61,11 +53,12 @@ def profiles(fake: FakeProviders) -> Iterator[FakeProviders]:
     finally:
         llm_service.unregister("default")
         llm_service.unregister("claude")
+        await llm_service.close()  # the clients made on this test's event loop
 
 
 @graph_fn
 async def agent(question: str, profile: str, *, context: NodeContext) -> dict[str, Any]:
-    text, usage = await llm_of(context, profile).chat(question, tools=[add, multiply])
+    text, usage = await context.llm(profile).chat(question, tools=[add, multiply])
     return {"text": text, "usage": usage, "run_id": context.run_id}
 
 
@@ -146,7 +139,7 @@ async def test_a_failed_call_is_recorded_with_its_error(profiles: FakeProviders)
     @graph_fn
     async def failing(*, context: NodeContext) -> dict[str, Any]:
         try:
-            await llm_of(context).chat("hi")
+            await context.llm().chat("hi")
         except Exception as err:
             return {"error": str(err), "run_id": context.run_id}
         return {}
@@ -184,7 +177,7 @@ async def test_register_llm_client_replaces_the_profile(profiles: FakeProviders)
 async def test_scripted_llm_answers_a_profile_offline_in_this_task() -> None:
     @graph_fn
     async def summarize(*, context: NodeContext) -> dict[str, Any]:
-        text, _ = await llm_of(context, "offline").chat("summarize this")
+        text, _ = await context.llm("offline").chat("summarize this")
         return {"text": text}
 
     with scripted(["a summary"], profile="offline") as llm:
@@ -195,7 +188,7 @@ async def test_scripted_llm_answers_a_profile_offline_in_this_task() -> None:
 async def test_scripted_llm_drives_the_tool_loop() -> None:
     @graph_fn
     async def calc(*, context: NodeContext) -> dict[str, Any]:
-        text, _ = await llm_of(context).chat("2+2", tools=[add])
+        text, _ = await context.llm().chat("2+2", tools=[add])
         return {"text": text}
 
     script = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
@@ -14,19 +14,9 @@ from aethergraph.errors import ConfigurationError, MCPError
 from aethergraph.runtime import close_services, list_run_events_async
 from aethergraph.services.mcp import MCPService, mcp_service
 
-if TYPE_CHECKING:
-    from aethergraph.services.mcp import MCPClient
-
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.usefixtures("workspace")]
 
 TRANSPORTS = ["stdio", "http"]
-
-
-def mcp_of(context: NodeContext, name: str) -> MCPClient:
-    """``context.mcp(name)`` once the engine exposes it; the provider's binding until then."""
-    if hasattr(type(context), "mcp"):
-        return context.mcp(name)  # type: ignore[no-any-return]
-    return mcp_service.bind(context)(name)
 
 
 async def wait_until_closed(name: str) -> None:
@@ -78,7 +68,7 @@ async def test_a_tool_error_raises_mcp_error_with_the_server_message(
 async def test_calls_in_runs_are_recorded_like_tool_calls(servers: list[str]) -> None:
     @graph_fn
     async def uses_mcp(*, context: NodeContext) -> dict[str, Any]:
-        client = mcp_of(context, "stdio")
+        client = context.mcp("stdio")
         total = await client.call("add", {"a": 1, "b": 2})
         with pytest.raises(MCPError):
             await client.call("fail", {"message": "nope"})
@@ -99,7 +89,7 @@ async def test_calls_in_runs_are_recorded_like_tool_calls(servers: list[str]) ->
 async def test_100_calls_from_20_concurrent_runs_share_one_session(servers: list[str]) -> None:
     @graph_fn
     async def five_calls(i: int, *, context: NodeContext) -> dict[str, Any]:
-        client = mcp_of(context, "stdio")
+        client = context.mcp("stdio")
         results = await asyncio.gather(
             *(client.call("echo", {"text": f"{i}-{j}"}) for j in range(4)),
             client.call("pid"),

@@ -7,16 +7,13 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
 from aethergraph import NodeContext, graph_fn, graphify, run_async
 from aethergraph.runtime import list_nodes_async, mcp_tool
-from aethergraph.services.llm import llm_service, scripted_llm
-
-if TYPE_CHECKING:
-    from aethergraph.services.llm import LLMClient
+from aethergraph.testing import scripted_llm
 
 pytestmark = pytest.mark.usefixtures("workspace")
 in_module_loop = pytest.mark.asyncio(loop_scope="module")
@@ -25,12 +22,6 @@ PROGRAM = Path(__file__).parent / "programs" / "mcp_chain.py"
 
 add = mcp_tool("stdio", "add")
 echo = mcp_tool("stdio", "echo", outputs=["result"])
-
-
-def llm_of(context: NodeContext) -> LLMClient:
-    if hasattr(type(context), "llm"):
-        return context.llm()  # type: ignore[no-any-return]
-    return llm_service.bind(context)("default")
 
 
 @graphify(name="mcp_graph", inputs={"text": "hi"}, outputs=["echoed"])
@@ -64,7 +55,7 @@ async def test_an_mcp_tool_awaited_in_a_graph_fn_is_a_child_node(servers: list[s
 async def test_a_model_calls_an_mcp_tool_with_the_server_schema(servers: list[str]) -> None:
     @graph_fn
     async def agent(*, context: NodeContext) -> dict[str, Any]:
-        text, _ = await llm_of(context).chat("add 1 and 2", tools=[add])
+        text, _ = await context.llm().chat("add 1 and 2", tools=[add])
         return {"text": text}
 
     script = [
