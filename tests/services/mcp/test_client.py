@@ -140,21 +140,22 @@ async def test_close_leaves_no_server_process(servers: list[str]) -> None:
     assert not service.connection("own").is_open
 
 
-async def test_close_services_closes_its_connections_and_leaves_no_process(
-    servers: list[str], register: Any
+async def test_close_services_closes_the_connections_and_leaves_no_process(
+    servers: list[str],
 ) -> None:
-    service = register("mcp_lifecycle", MCPService())
-    service.register("own", command=mcp_service.connection("stdio").spec.command)
+    mcp_service.register("own", command=mcp_service.connection("stdio").spec.command)
 
     @graph_fn
     async def uses(*, context: NodeContext) -> dict[str, Any]:
-        client = context.mcp_lifecycle().bind(context)("own")
-        return {"pid": (await client.call("pid"))["result"]}
+        return {"pid": (await context.mcp("own").call("pid"))["result"]}
 
-    pid = (await uses())["pid"]
-    assert alive(pid)
-    await close_services()
-    assert not alive(pid)
+    try:
+        pid = (await uses())["pid"]
+        assert alive(pid)
+        await close_services()
+        assert not alive(pid)
+    finally:
+        mcp_service.unregister("own")
 
 
 async def test_an_unknown_server_lists_the_registered_ones(servers: list[str]) -> None:
