@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, overload
 
 from aethergraph.core.engine.catalog import register_graph
 from aethergraph.core.engine.run import run_async
-from aethergraph.core.engine.signature import DeclaredFunction
+from aethergraph.core.engine.signature import DeclaredFunction, P, R
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Sequence
@@ -15,12 +15,12 @@ if TYPE_CHECKING:
 __all__ = ["GraphFunction", "graph_fn"]
 
 
-class GraphFunction(DeclaredFunction):
+class GraphFunction(DeclaredFunction[P, R]):
     """A function declared with ``@graph_fn``. Awaiting a call runs it; inside a run, as a child."""
 
     def __init__(
         self,
-        fn: Callable[..., Any],
+        fn: Callable[P, R],
         *,
         name: str | None = None,
         inputs: Sequence[str] | None = None,
@@ -34,7 +34,7 @@ class GraphFunction(DeclaredFunction):
         self.description = description if description is not None else inspect.getdoc(fn)
         register_graph(self.name, self)
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Coroutine[Any, Any, dict[str, Any]]:
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, dict[str, Any]]:
         """Start a run of this graph with the given inputs; await it for the outputs."""
         if self.sig.context_param is not None:
             kwargs.pop(self.sig.context_param, None)
@@ -45,7 +45,7 @@ class GraphFunction(DeclaredFunction):
 
 
 @overload
-def graph_fn(name: Callable[..., Any]) -> GraphFunction: ...
+def graph_fn(name: Callable[P, R]) -> GraphFunction[P, R]: ...
 @overload
 def graph_fn(
     name: str | None = None,
@@ -54,20 +54,20 @@ def graph_fn(
     outputs: Sequence[str] | None = None,
     version: str = "0.1.0",
     description: str | None = None,
-) -> Callable[[Callable[..., Any]], GraphFunction]: ...
+) -> Callable[[Callable[P, R]], GraphFunction[P, R]]: ...
 def graph_fn(
-    name: str | Callable[..., Any] | None = None,
+    name: str | Callable[P, R] | None = None,
     *,
     inputs: Sequence[str] | None = None,
     outputs: Sequence[str] | None = None,
     version: str = "0.1.0",
     description: str | None = None,
-) -> GraphFunction | Callable[[Callable[..., Any]], GraphFunction]:
+) -> GraphFunction[P, R] | Callable[[Callable[P, R]], GraphFunction[P, R]]:
     """Declare an agent: ``@graph_fn`` or ``@graph_fn(name=..., outputs=[...])``."""
     if callable(name):
         return GraphFunction(name)
 
-    def decorate(fn: Callable[..., Any]) -> GraphFunction:
+    def decorate(fn: Callable[P, R]) -> GraphFunction[P, R]:
         return GraphFunction(
             fn,
             name=name,

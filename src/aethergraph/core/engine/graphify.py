@@ -60,7 +60,7 @@ def _trace(
     else:
         required, defaults = tuple(inputs), {}
     builder = GraphBuilder(name, version, required, defaults)
-    tools: dict[str, Tool] = {}
+    tools: dict[str, Tool[..., Any]] = {}
     refs = builder.input_refs()
     with building(builder), declared_tools(tools):
         try:

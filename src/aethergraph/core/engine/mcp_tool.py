@@ -24,7 +24,7 @@ __all__ = ["MCPTool", "mcp_tool"]
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
-class MCPTool(Tool):
+class MCPTool(Tool[..., Any]):
     """A ``Tool`` whose work is a call to a tool of an MCP server."""
 
     def __init__(

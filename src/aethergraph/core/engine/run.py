@@ -32,7 +32,7 @@ class FunctionExecution:
 
     __slots__ = ("digest", "durable", "graph_id", "kind", "target")
 
-    def __init__(self, target: DeclaredFunction) -> None:
+    def __init__(self, target: DeclaredFunction[..., Any]) -> None:
         self.target = target
         self.kind = target.sig.kind
         self.graph_id = target.name

@@ -49,7 +49,7 @@ class TaskGraphExecution:
         self.graph = graph
         self.graph_id = graph.name
         traced = graph_tools(graph)
-        self.tools: dict[str, Tool] = (
+        self.tools: dict[str, Tool[..., Any]] = (
             traced
             if traced is not None
             else {n.tool: find_tool(n.tool, n.tool_version, graph=graph.name) for n in graph.nodes}
@@ -154,7 +154,7 @@ class _Scheduler:
         self.done_q.put_nowait((node_id, None))
 
     async def _attempts(
-        self, tool: Tool, node_id: str, arguments: dict[str, Any]
+        self, tool: Tool[..., Any], node_id: str, arguments: dict[str, Any]
     ) -> dict[str, Any]:
         policy = tool.retry or self.state.retry
 
@@ -182,7 +182,7 @@ class _Scheduler:
             pending.extend(self.graph.dependents(dep))
 
 
-def _check_json(node_id: str, tool: Tool, outputs: dict[str, Any]) -> None:
+def _check_json(node_id: str, tool: Tool[..., Any], outputs: dict[str, Any]) -> None:
     for key, value in outputs.items():
         try:
             json.dumps(value)

@@ -10,14 +10,14 @@ from __future__ import annotations
 import difflib
 import functools
 import inspect
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast
 
 from aethergraph.errors import GraphDefinitionError, InputValidationError, OutputContractError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
-__all__ = ["DeclaredFunction", "FunctionSignature"]
+__all__ = ["DeclaredFunction", "FunctionSignature", "P", "R"]
 
 _CONTEXT_TYPE_NAMES = ("NodeContext",)
 
@@ -184,12 +184,20 @@ def _check_outputs(kind: str, name: str, outputs: Sequence[str] | None) -> tuple
     return names
 
 
-class DeclaredFunction:
-    """What ``@graph_fn`` and ``@tool`` share: the function, its name and version, its signature."""
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class DeclaredFunction(Generic[P, R]):
+    """What ``@graph_fn`` and ``@tool`` share: the function, its name and version, its signature.
+
+    Generic in the function's parameters and return type, so type checkers see the signature of
+    the decorated function.
+    """
 
     def __init__(
         self,
-        fn: Callable[..., Any],
+        fn: Callable[P, R],
         *,
         kind: str,
         name: str | None,

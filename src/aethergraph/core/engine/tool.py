@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, overload
 
 from aethergraph.core.engine.catalog import register_tool
 from aethergraph.core.engine.retry import RetryPolicy
-from aethergraph.core.engine.signature import DeclaredFunction
+from aethergraph.core.engine.signature import DeclaredFunction, P, R
 from aethergraph.core.engine.tool_node import call_tool_node
 from aethergraph.core.graph.tracing import BUILDER
 from aethergraph.errors import GraphDefinitionError
@@ -25,13 +25,13 @@ if TYPE_CHECKING:
 __all__ = ["Tool", "declared_tools", "tool"]
 
 _NODE_OPTIONS = ("_id", "_alias", "_after")
-_declared: ContextVar[dict[str, Tool] | None] = ContextVar(
+_declared: ContextVar[dict[str, Tool[..., Any]] | None] = ContextVar(
     "aethergraph_declared_tools", default=None
 )
 
 
 @contextmanager
-def declared_tools(into: dict[str, Tool]) -> Iterator[dict[str, Tool]]:
+def declared_tools(into: dict[str, Tool[..., Any]]) -> Iterator[dict[str, Tool[..., Any]]]:
     """Collect, by name, the tools that graph builders declare nodes for inside the block."""
     token = _declared.set(into)
     try:
@@ -40,12 +40,12 @@ def declared_tools(into: dict[str, Tool]) -> Iterator[dict[str, Tool]]:
         _declared.reset(token)
 
 
-class Tool(DeclaredFunction):
+class Tool(DeclaredFunction[P, R]):
     """A function declared with ``@tool``."""
 
     def __init__(
         self,
-        fn: Callable[..., Any],
+        fn: Callable[P, R],
         *,
         name: str | None = None,
         inputs: Sequence[str] | None = None,
@@ -68,7 +68,7 @@ class Tool(DeclaredFunction):
         """The declared output names (``None`` when taken from the returned dict)."""
         return self.sig.outputs
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
         """Declare a node (in a builder), run a child node (in a run), or call the function."""
         builder = BUILDER.get()  # current_builder(), inlined: this is every tool call's path
         if builder is not None:
@@ -111,7 +111,7 @@ class Tool(DeclaredFunction):
 
 
 @overload
-def tool(outputs: Callable[..., Any]) -> Tool: ...
+def tool(outputs: Callable[P, R]) -> Tool[P, R]: ...
 @overload
 def tool(
     outputs: Sequence[str] | str | None = None,
@@ -121,16 +121,16 @@ def tool(
     version: str = "0.1.0",
     timeout_s: float | None = None,
     retry: RetryPolicy | int | None = None,
-) -> Callable[[Callable[..., Any]], Tool]: ...
+) -> Callable[[Callable[P, R]], Tool[P, R]]: ...
 def tool(
-    outputs: Sequence[str] | str | Callable[..., Any] | None = None,
+    outputs: Sequence[str] | str | Callable[P, R] | None = None,
     inputs: Sequence[str] | None = None,
     *,
     name: str | None = None,
     version: str = "0.1.0",
     timeout_s: float | None = None,
     retry: RetryPolicy | int | None = None,
-) -> Tool | Callable[[Callable[..., Any]], Tool]:
+) -> Tool[P, R] | Callable[[Callable[P, R]], Tool[P, R]]:
     """Declare a tool: ``@tool``, ``@tool(["out"])`` or ``@tool(name=..., outputs=[...])``.
 
     ``timeout_s`` and ``retry`` apply to each node the tool runs as.
@@ -139,7 +139,7 @@ def tool(
         return Tool(outputs)
     declared = [outputs] if isinstance(outputs, str) else outputs
 
-    def decorate(fn: Callable[..., Any]) -> Tool:
+    def decorate(fn: Callable[P, R]) -> Tool[P, R]:
         return Tool(
             fn,
             name=name,

@@ -21,7 +21,7 @@ __all__ = ["call_tool_node", "execute_node"]
 
 
 def call_tool_node(
-    tool: Tool, parent: NodeContext, args: tuple[Any, ...], kwargs: dict[str, Any]
+    tool: Tool[..., Any], parent: NodeContext, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Coroutine[Any, Any, dict[str, Any]]:
     """Prepare ``tool`` as a child node of ``parent``'s run; await the result for its outputs.
 
@@ -42,7 +42,11 @@ def call_tool_node(
 
 
 async def _with_policies(
-    tool: Tool, run: RunState, node_id: str, inputs: dict[str, Any], policy: RetryPolicy | None
+    tool: Tool[..., Any],
+    run: RunState,
+    node_id: str,
+    inputs: dict[str, Any],
+    policy: RetryPolicy | None,
 ) -> dict[str, Any]:
     async def attempt(n: int) -> dict[str, Any]:
         if run.limiter is None:
@@ -55,7 +59,7 @@ async def _with_policies(
     return await policy.call(attempt)
 
 
-def _call(tool: Tool, inputs: dict[str, Any], ctx: NodeContext) -> Any:
+def _call(tool: Tool[..., Any], inputs: dict[str, Any], ctx: NodeContext) -> Any:
     """Call the tool's function with its context injected (a coroutine if the tool is async)."""
     context_param = tool.sig.context_param
     if context_param is None:
@@ -66,13 +70,13 @@ def _call(tool: Tool, inputs: dict[str, Any], ctx: NodeContext) -> Any:
 
 
 async def execute_node(
-    tool: Tool,
+    tool: Tool[..., Any],
     run: RunState,
     node_id: str,
     inputs: dict[str, Any],
     *,
     attempt: int = 1,
-    check: Callable[[str, Tool, dict[str, Any]], None] | None = None,
+    check: Callable[[str, Tool[..., Any], dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Execute one node of ``run``: record it, inject its context, apply the output contract.
 

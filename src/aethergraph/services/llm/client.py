@@ -152,7 +152,7 @@ class LLMClient:
         temperature: float | None = None,
         max_tokens: int | None = None,
         output_schema: Any = None,
-        tools: Sequence[Tool] | None = None,
+        tools: Sequence[Tool[..., Any]] | None = None,
         max_tool_rounds: int = DEFAULT_MAX_TOOL_ROUNDS,
         **provider_opts: Any,
     ) -> tuple[Any, dict[str, Any]]:
@@ -184,7 +184,7 @@ class LLMClient:
         schema = OutputSchema(output_schema) if output_schema is not None else None
         if schema is not None:
             request.json_schema = schema.json_schema
-        by_name: dict[str, Tool] = {}
+        by_name: dict[str, Tool[..., Any]] = {}
         if tools:
             request.tools, by_name = await tool_specs(tools)
         usage = _Usage(request.model)
@@ -218,7 +218,7 @@ class LLMClient:
         endpoint: Endpoint,
         request: ChatRequest,
         usage: _Usage,
-        tools: dict[str, Tool],
+        tools: dict[str, Tool[..., Any]],
         max_rounds: int,
     ) -> Reply:
         """Call the model, running the tools it asks for, until it answers."""

@@ -49,7 +49,7 @@ def _docstring_parts(doc: str | None) -> tuple[str, dict[str, str]]:
     return summary, args
 
 
-def _parameters(tool: Tool) -> dict[str, Any]:
+def _parameters(tool: Tool[..., Any]) -> dict[str, Any]:
     from pydantic import create_model
 
     fn = tool.fn
@@ -77,22 +77,22 @@ def _parameters(tool: Tool) -> dict[str, Any]:
     return schema
 
 
-def _check_tool(obj: object) -> Tool:
+def _check_tool(obj: object) -> Tool[..., Any]:
     named = isinstance(getattr(obj, "name", None), str)
     if not (named and hasattr(obj, "sig") and hasattr(obj, "fn")):
         raise TypeError(
             f"llm chat(tools=[...]) takes @tool functions; {obj!r} is not one. Decorate it with "
             "@aethergraph.tool (its JSON schema comes from its signature and docstring)"
         )
-    return typing.cast("Tool", obj)
+    return typing.cast("Tool[..., Any]", obj)
 
 
-async def tool_specs(tools: Sequence[object]) -> tuple[list[ToolSpec], dict[str, Tool]]:
+async def tool_specs(tools: Sequence[object]) -> tuple[list[ToolSpec], dict[str, Tool[..., Any]]]:
     """The specs to send to the model, and the tools by name.
 
     A tool with an async ``describe()`` (an MCP tool) gives its own description and schema.
     """
-    by_name: dict[str, Tool] = {}
+    by_name: dict[str, Tool[..., Any]] = {}
     specs: list[ToolSpec] = []
     for obj in tools:
         declared = _check_tool(obj)
@@ -117,7 +117,7 @@ def _as_text(outputs: Any) -> str:
     return json.dumps(outputs, default=str)
 
 
-async def call_tool(call: ToolCall, tools: dict[str, Tool]) -> str:
+async def call_tool(call: ToolCall, tools: dict[str, Tool[..., Any]]) -> str:
     """Run one call the model made; what to tell the model (the outputs, or what went wrong).
 
     A failing tool is reported back to the model so that it can correct itself; a run-level
