@@ -2,15 +2,18 @@
 
 Every registered graph_fn and task graph becomes a tool whose input schema lists the graph's
 declared inputs; calling it runs the graph here, as a run recorded in the workspace. A run that
-asks a question is left waiting (the tool result says so and how to answer it). Served over
-stdio by default (the console channel then writes to a file in the workspace, since standard
-output carries the protocol), or over streamable HTTP with ``--http``.
+asks a question keeps waiting in this process, and the tool result says so and gives the
+``aethergraph reply`` command that answers it; runs still waiting when the server stops stay
+waiting in the workspace, and the same command resumes them. Served over stdio by default, or
+over streamable HTTP with ``--http``; either way the console channel writes to a file in the
+workspace (over stdio, standard output carries the protocol).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,21 +22,19 @@ import click
 from aethergraph.cli.display import err
 from aethergraph.cli.options import apply_loads, apply_workspace, load_options, workspace_option
 from aethergraph.core.engine.catalog import find_graph, list_graphs
+from aethergraph.core.engine.events import watch_run
 from aethergraph.core.engine.history import list_waits_async
-from aethergraph.core.engine.lifecycle import start_run
-from aethergraph.core.engine.options import RunOptions, new_run_id
-from aethergraph.core.engine.run import execution_of
+from aethergraph.core.engine.runs import get_run_async, submit_run_async
 from aethergraph.core.engine.runtime import current_runtime
-from aethergraph.errors import RunWaitingError
 from aethergraph.server.catalog import describe_graph
 from aethergraph.services.channel import FileChannel, register_channel
 from aethergraph.services.runtime.registry import close_services
+from aethergraph.storage.records import RunStatus
 
 if TYPE_CHECKING:
     from mcp import types
     from mcp.server.lowlevel import Server
 
-    from aethergraph.core.engine.lifecycle import RunState
 
 __all__ = ["mcp_group"]
 
@@ -62,19 +63,16 @@ def _tools() -> list[types.Tool]:
     return tools
 
 
-async def _suspend_at_waits(state: RunState) -> None:
-    state.suspend_on_wait = True  # leave the run waiting at its first question
-
-
-async def _waiting(run_id: str) -> types.CallToolResult:
+async def _waiting(run_id: str, reply_args: str) -> types.CallToolResult:
     from mcp import types
 
     waits = await list_waits_async(run_id=run_id, status="open")
     prompt = waits[0].prompt if waits else None
     options = list(waits[0].options or ()) if waits else []
-    how = f"aethergraph reply {run_id} --text ANSWER"
+    answer = "--choice CHOICE" if options else "--text ANSWER"
+    how = f"aethergraph reply {run_id} {answer}{reply_args}"
     if options:
-        how = f"aethergraph reply {run_id} --choice CHOICE (one of: {', '.join(options)})"
+        how += f" (CHOICE: one of {', '.join(options)})"
     text = f"run {run_id} is waiting for an answer to {prompt!r}; answer it with: {how}"
     data = {"run_id": run_id, "status": "waiting", "prompt": prompt, "options": options}
     return types.CallToolResult(
@@ -83,35 +81,51 @@ async def _waiting(run_id: str) -> types.CallToolResult:
     )
 
 
-async def _call(name: str, arguments: dict[str, Any]) -> types.CallToolResult:
+async def _opens_a_wait(run_id: str) -> bool:
+    """Follow the run until it asks a question (``True``) or ends (``False``)."""
+    async for event in watch_run(run_id):
+        if event.type == "wait_opened":
+            return True
+    return False
+
+
+async def _call(name: str, arguments: dict[str, Any], reply_args: str) -> types.CallToolResult:
     from mcp import types
 
-    run_id = new_run_id()
-    try:
-        graph = find_graph(name)
-        outputs = await start_run(
-            current_runtime(),
-            execution_of(graph),
-            arguments,
-            RunOptions({"run_id": run_id}),
-            prepare=_suspend_at_waits,
-        )
-    except RunWaitingError:
-        return await _waiting(run_id)
-    except Exception as exc:  # noqa: BLE001 - the caller is told; the run's record keeps it
+    def failed(text: str) -> types.CallToolResult:
         return types.CallToolResult(
-            content=[
-                types.TextContent(type="text", text=f"run {run_id} of {name!r} failed: {exc}")
-            ],
-            is_error=True,
+            content=[types.TextContent(type="text", text=text)], is_error=True
         )
+
+    try:
+        # The run belongs to this process's executor: one that asks a question keeps waiting
+        # here, and the answer (from `aethergraph reply`, stored) is picked up by this process.
+        run_id = await submit_run_async(find_graph(name), arguments)
+    except Exception as exc:  # noqa: BLE001 - bad inputs, unknown graph: the caller is told
+        return failed(f"{name!r} could not start: {exc}")
+    if await _opens_a_wait(run_id):
+        return await _waiting(run_id, reply_args)
+    record = await get_run_async(run_id)
+    if record.status is not RunStatus.SUCCEEDED:
+        return failed(f"run {run_id} of {name!r} {record.status}: {record.error}")
+    outputs = record.outputs or {}
     return types.CallToolResult(
         content=[types.TextContent(type="text", text=json.dumps(outputs, default=str))],
         structured_content={"run_id": run_id, "status": "succeeded", "outputs": outputs},
     )
 
 
-def _server() -> Server[Any]:
+async def _stop_runs() -> None:
+    """Stop the runs still live here; those waiting for an answer stay waiting in the workspace."""
+    runtime = current_runtime()
+    for state in runtime.all_live():
+        if state.record.status is RunStatus.WAITING:
+            state.suspend_requested = True
+    await runtime.executor.close()
+    await close_services()
+
+
+def _server(reply_args: str) -> Server[Any]:
     from mcp import types
     from mcp.server.lowlevel import Server
 
@@ -119,26 +133,26 @@ def _server() -> Server[Any]:
         return types.ListToolsResult(tools=_tools())
 
     async def on_call_tool(_ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
-        return await _call(params.name, dict(params.arguments or {}))
+        return await _call(params.name, dict(params.arguments or {}), reply_args)
 
     return Server("aethergraph", on_list_tools=on_list_tools, on_call_tool=on_call_tool)
 
 
-async def _serve_stdio() -> None:
+async def _serve_stdio(reply_args: str) -> None:
     from mcp.server.stdio import stdio_server
 
-    server = _server()
+    server = _server(reply_args)
     try:
         async with stdio_server() as (read, write):
             await server.run(read, write, server.create_initialization_options())
     finally:
-        await close_services()
+        await _stop_runs()
 
 
-async def _serve_http(host: str, port: int) -> None:
+async def _serve_http(host: str, port: int, reply_args: str) -> None:
     import uvicorn
 
-    app = _server().streamable_http_app(host=host)
+    app = _server(reply_args).streamable_http_app(host=host)
     http = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
     task = asyncio.ensure_future(http.serve())
     try:
@@ -149,7 +163,7 @@ async def _serve_http(host: str, port: int) -> None:
             click.echo(f"MCP server at http://{host}:{bound}/mcp", err=True)
         await task
     finally:
-        await close_services()
+        await _stop_runs()
 
 
 @click.group("mcp")
@@ -174,13 +188,19 @@ def serve_command(
     """Expose every graph the given files and modules define as an MCP tool."""
     apply_workspace(workspace)
     apply_loads(paths, modules)
+    # What `aethergraph reply` needs to resume a waiting run: its graphs and its workspace.
+    loads = [("--load-path", str(Path(p).resolve())) for p in paths]
+    loads += [("--load-module", m) for m in modules]
+    loads.append(("--workspace", str(current_runtime().workspace())))
+    reply_args = "".join(f" {flag} {shlex.quote(value)}" for flag, value in loads)
+    # Questions are answered with `aethergraph reply`; over stdio, standard output carries the
+    # protocol. So the console channel writes to a file in the workspace instead of the terminal.
+    folder = Path(current_runtime().workspace())
+    folder.mkdir(parents=True, exist_ok=True)
+    register_channel("console", FileChannel(folder / "mcp_console.jsonl"))
     if not over_http:
-        # Standard output carries the protocol: the console channel writes to a file instead.
-        folder = Path(current_runtime().workspace())
-        folder.mkdir(parents=True, exist_ok=True)
-        register_channel("console", FileChannel(folder / "mcp_console.jsonl"))
         err.print(f"serving graphs over MCP (stdio): {', '.join(sorted(list_graphs())) or 'none'}")
-        asyncio.run(_serve_stdio())
+        asyncio.run(_serve_stdio(reply_args))
     else:
-        asyncio.run(_serve_http(host, port))
+        asyncio.run(_serve_http(host, port, reply_args))
     return 0

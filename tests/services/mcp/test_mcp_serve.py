@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +14,7 @@ from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
-from aethergraph.runtime import get_run_async, list_waits_async
+from aethergraph.runtime import get_run_async, list_waits_async, watch_run
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -66,6 +68,19 @@ async def check_recorded(out: dict[str, Any], workspace: Path) -> None:
     assert (await get_run_async(waiting["run_id"], workspace=workspace)).status == "waiting"
     (wait,) = await list_waits_async(run_id=waiting["run_id"], workspace=workspace)
     assert wait.prompt == "Ship it?"
+    # The command the result gives answers it, and the run goes on to its end.
+    command = shlex.split(
+        waiting["how_to_answer"].split(" (CHOICE")[0].replace("CHOICE", "Approve")
+    )
+    replied = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "aethergraph", *command[1:]
+    )
+    assert await replied.wait() in (0, 3)  # 3: stored for the live server process to pick up
+    async with asyncio.timeout(15):
+        async for _event in watch_run(waiting["run_id"], workspace=workspace):
+            pass  # until the run's final event
+    done = await get_run_async(waiting["run_id"], workspace=workspace)
+    assert (done.status, done.outputs) == ("succeeded", {"status": "shipped 2.0"})
 
 
 async def test_mcp_serve_over_stdio_runs_graphs_as_tools(tmp_path: Path) -> None:
