@@ -57,3 +57,13 @@ async def test_a_hosted_provider_without_a_key_says_where_to_put_one(
     service.register("cloud", provider="openai", model="m")
     with pytest.raises(ConfigurationError, match="AETHERGRAPH_LLM__PROFILES__CLOUD__API_KEY"):
         await service.bind(None)("cloud").chat("hi")
+
+
+async def test_settings_the_sdk_refuses_are_a_configuration_error_naming_the_profile(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("OPENAI_API_VERSION", raising=False)
+    service = LLMService()
+    service.register("az", provider="azure", model="m", base_url="https://x.invalid", api_key="k")
+    with pytest.raises(ConfigurationError, match=r"profile 'az' \(azure\): the openai SDK refused"):
+        await service.bind(None)("az").chat("hi")

@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from aethergraph.errors import ConfigurationError
+from aethergraph.services.llm.backend import scrub
 from aethergraph.services.llm.client import LLMClient
 from aethergraph.services.llm.profiles import Profile, profile_from_env
 from aethergraph.services.llm.scripted import ScriptedLLM
@@ -198,13 +199,19 @@ def _make_backend(profile: Profile) -> Backend:
             f"LLM profile {profile.name!r} needs the {profile.sdk!r} package, which is not "
             "installed; install it with: pip install 'aethergraph[llm]'"
         ) from err
-    if profile.sdk == "anthropic":
-        from aethergraph.services.llm.anthropic_backend import AnthropicBackend
-
-        return AnthropicBackend(profile)
+    from aethergraph.services.llm.anthropic_backend import AnthropicBackend
     from aethergraph.services.llm.openai_backend import OpenAIBackend
 
-    return OpenAIBackend(profile)
+    make = AnthropicBackend if profile.sdk == "anthropic" else OpenAIBackend
+    try:
+        return make(profile)
+    except ConfigurationError:
+        raise
+    except Exception as err:  # the SDK refused the settings: say which profile
+        raise ConfigurationError(
+            f"LLM profile {profile.name!r} ({profile.provider}): the {profile.sdk} SDK refused "
+            f"its settings: {scrub(str(err), profile)}"
+        ) from err
 
 
 llm_service = LLMService()

@@ -35,6 +35,20 @@ def _content_value(content: list[Any]) -> Any:
     return [c.model_dump(mode="json", by_alias=True, exclude_none=True) for c in content]
 
 
+async def _all_pages(list_page: Callable[[Any], Awaitable[Any]], field: str) -> list[Any]:
+    """Every item of a paginated listing, following ``next_cursor``."""
+    from mcp import types
+
+    items: list[Any] = []
+    cursor: str | None = None
+    while True:
+        page = await list_page(types.PaginatedRequestParams(cursor=cursor) if cursor else None)
+        items.extend(getattr(page, field))
+        cursor = page.next_cursor
+        if not cursor:
+            return items
+
+
 class MCPClient:
     """Requests to one registered MCP server."""
 
@@ -144,15 +158,25 @@ class MCPClient:
 
     async def list_tools(self) -> list[dict[str, Any]]:
         """The server's tools: ``name``, ``description`` and ``input_schema`` of each."""
-        result = await self._request("list_tools", None, None, lambda s: s.list_tools())
+        tools = await self._request(
+            "list_tools",
+            None,
+            None,
+            lambda s: _all_pages(lambda p: s.list_tools(params=p), "tools"),
+        )
         return [
             {"name": t.name, "description": t.description or "", "input_schema": t.input_schema}
-            for t in result.tools
+            for t in tools
         ]
 
     async def list_resources(self) -> list[dict[str, Any]]:
         """The server's resources: ``uri``, ``name``, ``description``, ``mime_type``."""
-        result = await self._request("list_resources", None, None, lambda s: s.list_resources())
+        resources = await self._request(
+            "list_resources",
+            None,
+            None,
+            lambda s: _all_pages(lambda p: s.list_resources(params=p), "resources"),
+        )
         return [
             {
                 "uri": str(r.uri),
@@ -160,7 +184,7 @@ class MCPClient:
                 "description": r.description,
                 "mime_type": r.mime_type,
             }
-            for r in result.resources
+            for r in resources
         ]
 
     async def read_resource(self, uri: str) -> Any:
@@ -171,14 +195,19 @@ class MCPClient:
 
     async def list_prompts(self) -> list[dict[str, Any]]:
         """The server's prompts: ``name``, ``description`` and ``arguments`` (names)."""
-        result = await self._request("list_prompts", None, None, lambda s: s.list_prompts())
+        prompts = await self._request(
+            "list_prompts",
+            None,
+            None,
+            lambda s: _all_pages(lambda p: s.list_prompts(params=p), "prompts"),
+        )
         return [
             {
                 "name": p.name,
                 "description": p.description,
                 "arguments": [a.name for a in p.arguments or ()],
             }
-            for p in result.prompts
+            for p in prompts
         ]
 
     async def get_prompt(
