@@ -325,7 +325,7 @@ async def test_a_run_past_its_timeout_s_option_fails_with_node_timeout_error(
 ) -> None:
     entered = asyncio.Event()
 
-    @graph_fn
+    @graph_fn(name="past_its_timeout")
     async def slow() -> None:
         await block_forever(entered)
 

@@ -232,3 +232,36 @@ async def test_watch_run_in_process_follows_a_graph_fn_until_its_final_event() -
         ("run_status", "succeeded"),
     ]
     assert seen == await list_run_events_async("run-watched-here")
+
+
+async def test_a_run_ends_after_the_child_runs_it_spawned() -> None:
+    release = Entered()
+
+    @graph_fn(name="slow_child")
+    async def child() -> dict[str, Any]:
+        await release.wait()
+        return {"done": True}
+
+    @graph_fn(name="spawns_and_returns")
+    async def parent(*, context: NodeContext) -> dict[str, Any]:
+        child_id = await context.runner().spawn_run(child, run_id="run-late-child")
+        release.set()
+        return {"child": child_id}
+
+    assert await run_async(parent) == {"child": "run-late-child"}
+    assert (await get_run_async("run-late-child")).status is RunStatus.SUCCEEDED
+
+
+async def test_a_failing_run_stops_the_child_runs_it_spawned() -> None:
+    @graph_fn(name="endless_child")
+    async def child() -> None:
+        await asyncio.Event().wait()
+
+    @graph_fn(name="spawns_and_fails")
+    async def parent(*, context: NodeContext) -> None:
+        await context.runner().spawn_run(child, run_id="run-orphan")
+        raise ValueError("parent gives up")
+
+    with pytest.raises(ValueError, match="parent gives up"):
+        await run_async(parent)
+    assert (await get_run_async("run-orphan")).status is RunStatus.CANCELLED

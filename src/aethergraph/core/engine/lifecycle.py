@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from aethergraph.core.engine.failure import annotate, describe
 from aethergraph.core.engine.liveness import owner_alive
-from aethergraph.core.engine.monitor import watch_process_runs
+from aethergraph.core.engine.monitor import request_cancel, watch_process_runs
 from aethergraph.core.engine.options import new_run_id
 from aethergraph.core.engine.waits import RunWaits
 from aethergraph.errors import (
@@ -103,6 +103,7 @@ class RunState:
         "_waits",
         "_watchers",
         "cancel_requested",
+        "children",
         "durable",
         "execution",
         "graph_id",
@@ -145,6 +146,8 @@ class RunState:
         self.suspend_on_wait = False
         self.suspend_requested = False
         self.task: asyncio.Task[Any] | None = None
+        self.children: set[asyncio.Task[Any]] = set()
+        """Child runs this run spawned in the background; the run ends after them."""
         self.inline_child = False
         """Whether the run executes on its parent run's task (a child run awaited in place)."""
         self._waits: RunWaits | None = None
@@ -318,10 +321,10 @@ class RunState:
                     self._settle(None, exc)
                     return exc
                 if task is not None and task.cancelling():
-                    task.uncancel()
-                    raised = RunCancelledError(
-                        f"run {self.run_id} of graph {self.graph_id!r} was cancelled"
-                    )
+                    task.uncancel()  # the run was cancelled, not the task awaiting it
+                raised = RunCancelledError(
+                    f"run {self.run_id} of graph {self.graph_id!r} was cancelled"
+                )
                 to = RunStatus.CANCELLED
             else:
                 to = RunStatus.INTERRUPTED
@@ -427,6 +430,7 @@ def _admitted(
 ) -> RunState:
     """The state of a run whose record is stored, ready for ``execute``."""
     state = RunState(runtime, storage, record, durable=execution.durable, last_seq=last_seq)
+    runtime.live[record.run_id] = state  # live from admission: a cancel finds it at once
     state.execution = execution
     state.timeout_s = options.timeout_s
     if options.max_concurrency is not None:
@@ -477,12 +481,13 @@ async def execute(state: RunState) -> dict[str, Any]:
     task = state.task = asyncio.current_task()
     parent = _current_context.get()
     state.inline_child = parent is not None and parent._run.task is task
-    runtime.live[state.run_id] = state
     state.publish("run_status", {"status": "running"}, state.record.started_at)
     if not isinstance(state.storage, MemoryStorage):  # no other process shares memory
         watch_process_runs(runtime, state.storage)
     timeout = runtime.clock.timeout(timeout_s) if timeout_s is not None else None
     try:
+        if state.cancel_requested:  # cancelled between admission and execution
+            raise asyncio.CancelledError
         if not services_started():
             await ensure_services_started()
         if timeout is None:
@@ -490,7 +495,12 @@ async def execute(state: RunState) -> dict[str, Any]:
         else:
             async with timeout:
                 outputs = await execution.execute(state)
+        if state.children:
+            # A run ends after the child runs it spawned (their records say how they ended).
+            await asyncio.gather(*state.children, return_exceptions=True)
     except BaseException as exc:
+        if state.children:
+            await _stop_children(state)
         raised = await state.fail(exc, deadline=timeout, timeout_s=timeout_s)
         if raised is exc:
             raise
@@ -498,6 +508,14 @@ async def execute(state: RunState) -> dict[str, Any]:
     finally:
         runtime.live.pop(state.run_id, None)
     return await state.succeed(outputs)
+
+
+async def _stop_children(state: RunState) -> None:
+    """Cancel the child runs a failing or cancelled run spawned, and wait until they stopped."""
+    for child in list(state.runtime.live.values()):
+        if child.parent_run_id == state.run_id and not child.inline_child:
+            request_cancel(state.runtime, child)  # one not yet started stops when it starts
+    await asyncio.shield(asyncio.gather(*state.children, return_exceptions=True))
 
 
 async def _claim(

@@ -26,6 +26,7 @@ from aethergraph.core.engine.runtime import Runtime, current_runtime
 from aethergraph.core.engine.sync_bridge import sync_twin
 from aethergraph.core.engine.waits import reply_payload
 from aethergraph.errors import ConfigurationError, RunError, RunNotFoundError, RunWaitingError
+from aethergraph.services.runtime.base import current_context
 from aethergraph.storage.records import RunRecord, RunStatus, WaitStatus
 
 if TYPE_CHECKING:
@@ -127,6 +128,12 @@ async def submit_run_async(
     if not isinstance(admitted, Taken):
         task = runtime.executor.background(execute(admitted))
         task.add_done_callback(_retrieve)
+        parent = current_context()
+        if parent is not None:
+            # A child run belongs to its parent: the parent ends after it, or stops it.
+            children = parent._run.children
+            children.add(task)
+            task.add_done_callback(children.discard)
     assert options.run_id is not None
     return options.run_id
 
