@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Any
 from aethergraph.core.engine.clock import ManualClock
 from aethergraph.core.engine.events import watch_run
 from aethergraph.core.engine.history import list_waits_async
-from aethergraph.core.engine.options import new_run_id
-from aethergraph.core.engine.run import run_async
+from aethergraph.core.engine.lifecycle import Taken, admit, execute
+from aethergraph.core.engine.options import RunOptions, new_run_id
+from aethergraph.core.engine.run import execution_of
 from aethergraph.core.engine.runs import cancel_run_async, reply_async
 from aethergraph.core.engine.runtime import current_runtime
 from aethergraph.errors import RunWaitingError
@@ -120,13 +121,16 @@ class RunHandle:
 
 
 async def start_run(target: Any, inputs: Mapping[str, Any] | None = None, **opts: Any) -> RunHandle:
-    """Start a run in the background of the current loop and return a handle to drive it."""
-    run_id = opts.pop("run_id", None) or new_run_id()
-    task = asyncio.ensure_future(run_async(target, inputs, run_id=run_id, **opts))
+    """Start a run in the background of the current loop and return a handle to drive it.
+
+    The run is recorded (and live) when this returns.
+    """
     runtime = current_runtime()
-    while not task.done() and run_id not in runtime.live:  # noqa: ASYNC110
-        await asyncio.sleep(0)  # let it claim and record itself
-    return RunHandle(run_id, task)
+    options = RunOptions({**opts, "run_id": opts.get("run_id") or new_run_id()})
+    admitted = await admit(runtime, execution_of(target), inputs or {}, options)
+    work = admitted.result() if isinstance(admitted, Taken) else execute(admitted)
+    assert options.run_id is not None
+    return RunHandle(options.run_id, asyncio.ensure_future(work))
 
 
 class ScriptedChannel:
