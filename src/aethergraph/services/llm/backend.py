@@ -6,8 +6,7 @@ Messages are kept in the OpenAI chat shape (``role``/``content``, assistant ``to
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from aethergraph.errors import LLMError
 
@@ -28,8 +27,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class ToolSpec:
+class ToolSpec(NamedTuple):
     """A function the model may call."""
 
     name: str
@@ -37,8 +35,7 @@ class ToolSpec:
     parameters: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class ToolCall:
+class ToolCall(NamedTuple):
     """One call the model asked for; ``arguments`` is already parsed JSON."""
 
     id: str
@@ -46,29 +43,62 @@ class ToolCall:
     arguments: dict[str, Any]
 
 
-@dataclass
 class ChatRequest:
-    """One chat completion request."""
+    """One chat completion request (plain slots: made on every call)."""
 
-    messages: list[dict[str, Any]]
-    model: str
-    temperature: float | None = None
-    max_tokens: int | None = None
-    tools: list[ToolSpec] = field(default_factory=list)
-    json_schema: dict[str, Any] | None = None
-    options: dict[str, Any] = field(default_factory=dict)
+    __slots__ = (
+        "json_schema",
+        "max_tokens",
+        "messages",
+        "model",
+        "options",
+        "temperature",
+        "tools",
+    )
+
+    def __init__(
+        self,
+        messages: list[dict[str, Any]],
+        model: str,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+    ) -> None:
+        self.messages = messages
+        self.model = model
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.tools: list[ToolSpec] = []
+        self.json_schema: dict[str, Any] | None = None
+        self.options: dict[str, Any] = {}
 
 
-@dataclass
 class Reply:
     """What the model answered."""
 
-    text: str
-    model: str
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    finish_reason: str | None = None
-    tool_calls: list[ToolCall] = field(default_factory=list)
+    __slots__ = (
+        "completion_tokens",
+        "finish_reason",
+        "model",
+        "prompt_tokens",
+        "text",
+        "tool_calls",
+    )
+
+    def __init__(
+        self,
+        text: str,
+        model: str,
+        prompt_tokens: int = 0,
+        completion_tokens: int = 0,
+        finish_reason: str | None = None,
+        tool_calls: list[ToolCall] | None = None,
+    ) -> None:
+        self.text = text
+        self.model = model
+        self.prompt_tokens = prompt_tokens
+        self.completion_tokens = completion_tokens
+        self.finish_reason = finish_reason
+        self.tool_calls: list[ToolCall] = tool_calls or []
 
 
 class Backend(Protocol):
