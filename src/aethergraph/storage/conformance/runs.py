@@ -127,7 +127,7 @@ class RunTests(Suite):
         assert type(nodes[0].status) is NodeStatus
 
     async def test_list_nodes_returns_only_that_runs_nodes(self, storage: Storage) -> None:
-        await storage.put_node(NodeRecord("r1", "n", "tool", NodeStatus.PENDING))
+        await storage.put_node(NodeRecord("r1", "n", "tool", NodeStatus.RUNNING))
         await storage.put_node(NodeRecord("r2", "n", "tool", NodeStatus.FAILED, error="x"))
         assert await storage.list_nodes("r2") == [
             NodeRecord("r2", "n", "tool", NodeStatus.FAILED, error="x")

@@ -6,7 +6,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from aethergraph.storage.conformance.suite import Suite, make_run
-from aethergraph.storage.records import NodeRecord, NodeStatus, RunEvent, RunStatus
+from aethergraph.storage.records import LogEntry, NodeRecord, NodeStatus, RunEvent, RunStatus
 
 if TYPE_CHECKING:
     from aethergraph.storage.protocols import Storage
@@ -41,6 +41,19 @@ class SharingTests(Suite):
         assert await second.list_run_events("r1") == [event]
         assert await second.last_run_event_seq("r1") == 1
         assert await second.kv_get_many(["k"]) == {"k": [1, 2]}
+
+    async def test_unflushed_run_events_and_logs_reach_a_second_object_in_a_moment(
+        self, storage: Storage, second: Storage
+    ) -> None:
+        event = RunEvent("r1", 1, 1.0, "run_started")
+        storage.append_run_event(event)
+        storage.append_log(LogEntry("r1", 1.0, "INFO", "started"))
+        for _ in range(500):
+            if await second.list_run_events("r1"):
+                break
+            await asyncio.sleep(0.01)
+        assert await second.list_run_events("r1") == [event]
+        assert [e.message for e in await second.list_logs("r1")] == ["started"]
 
     async def test_claims_beats_and_signals_reach_a_second_object_without_flush(
         self, storage: Storage, second: Storage

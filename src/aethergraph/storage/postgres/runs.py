@@ -1,16 +1,19 @@
 """The run tables in PostgreSQL: runs and their claims, nodes, run events, owners, signals.
 
-``PostgresRuns`` is the part of ``PostgresStorage`` the run lifecycle uses. Run events are held in
-memory when appended (from any thread) and written with one statement before anything reads them,
-at ``flush()`` and at ``close()``.
+``PostgresRuns`` is the part of ``PostgresStorage`` the run lifecycle uses. Run events and log
+entries are held in memory when appended (from any thread), and written in one transaction before
+anything reads them, at ``flush()``, or at most ``FLUSH_DEADLINE`` seconds after the first was held.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 import threading
 from typing import TYPE_CHECKING, Any
+
+import asyncpg
 
 from aethergraph.storage.postgres import rows
 from aethergraph.storage.postgres.sql import Where, insert, select, upsert
@@ -18,11 +21,14 @@ from aethergraph.storage.postgres.sql import Where, insert, select, upsert
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    import asyncpg
+    from aethergraph.storage.records import NodeRecord, RunEvent, RunRecord, RunStatus
 
-    from aethergraph.storage.records import LogEntry, NodeRecord, RunEvent, RunRecord, RunStatus
+__all__ = ["FLUSH_DEADLINE", "PostgresRuns"]
 
-__all__ = ["PostgresRuns"]
+logger = logging.getLogger(__name__)
+
+FLUSH_DEADLINE = 0.05
+"""Seconds within which held run events and log entries are written when nobody flushed."""
 
 _SELECT_RUNS = select("runs", rows.RUN_COLUMNS)
 _PUT_RUN = upsert("runs", rows.RUN_COLUMNS, ("run_id",))
@@ -69,29 +75,68 @@ class PostgresRuns:
 
     _pool: asyncpg.Pool
 
-    def __init__(self) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
         self._held_lock = threading.Lock()
         self._held_events: list[tuple[Any, ...]] = []
         self._held_logs: list[tuple[Any, ...]] = []
+        self._armed = False  # a deadline write is pending (under _held_lock)
+        self._deadline: asyncio.TimerHandle | None = None
+        self._deadline_writes: set[asyncio.Task[None]] = set()
         self._refused: list[str] = []
-        self._writing_held: asyncio.Lock | None = None
+        self._writing_held = asyncio.Lock()
 
     # -- held rows -------------------------------------------------------------------------
-    def _hold_log(self, entry: LogEntry) -> None:
-        row = rows.log_row(entry)
+    def _hold(self, held: list[tuple[Any, ...]], row: tuple[Any, ...]) -> None:
         with self._held_lock:
-            self._held_logs.append(row)
+            held.append(row)
+            arm, self._armed = not self._armed, True
+        if arm:  # from any thread: the deadline runs on the storage's loop
+            self._loop.call_soon_threadsafe(self._arm)
+
+    def _arm(self) -> None:
+        self._deadline = self._loop.call_later(FLUSH_DEADLINE, self._write_by_deadline)
+
+    def _write_by_deadline(self) -> None:
+        self._deadline = None
+        task = self._loop.create_task(self._write_held_or_log())
+        self._deadline_writes.add(task)
+        task.add_done_callback(self._deadline_writes.discard)
+
+    async def _write_held_or_log(self) -> None:
+        try:
+            await self._write_held()
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            logger.warning("could not write held run events and logs; the next flush retries")
+
+    async def _stop_deadline_writes(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+        if self._deadline_writes:
+            await asyncio.gather(*self._deadline_writes, return_exceptions=True)
 
     async def _write_held(self) -> None:
-        """Write the held rows; whoever reads them after this returns sees them."""
-        if self._writing_held is None:
-            self._writing_held = asyncio.Lock()
+        """Write the held rows in one transaction; a read after this returns sees them."""
         async with self._writing_held:
             with self._held_lock:
                 events, self._held_events = self._held_events, []
                 logs, self._held_logs = self._held_logs, []
+                self._armed = False
+            if not (events or logs):
+                return
+            try:
+                async with self._pool.acquire() as conn, conn.transaction():
+                    if events:
+                        columns = zip(*events, strict=True)
+                        written = await conn.fetch(_APPEND_RUN_EVENTS, *columns)
+                    if logs:
+                        await conn.execute(_APPEND_LOGS, *zip(*logs, strict=True))
+            except BaseException:
+                with self._held_lock:  # nothing was written: the next write retries them
+                    self._held_events[:0], self._held_logs[:0] = events, logs
+                raise
             if events:
-                written = await self._pool.fetch(_APPEND_RUN_EVENTS, *zip(*events, strict=True))
                 taken = collections.Counter((e[0], e[1]) for e in events)
                 taken.subtract((r[0], r[1]) for r in written)
                 self._refused.extend(
@@ -99,8 +144,6 @@ class PostgresRuns:
                     for (run_id, seq), n in taken.items()
                     for _ in range(n)
                 )
-            if logs:
-                await self._pool.execute(_APPEND_LOGS, *zip(*logs, strict=True))
 
     # -- runs ------------------------------------------------------------------------------
     async def put_run(self, record: RunRecord) -> None:
@@ -156,9 +199,7 @@ class PostgresRuns:
     # -- run events ------------------------------------------------------------------------
     def append_run_event(self, event: RunEvent) -> None:
         """Keep one run event (thread-safe; held until needed in the database)."""
-        row = rows.run_event_row(event)
-        with self._held_lock:
-            self._held_events.append(row)
+        self._hold(self._held_events, rows.run_event_row(event))
 
     async def list_run_events(
         self, run_id: str, *, after: int = 0, limit: int = 1000

@@ -6,6 +6,7 @@ reads them, or ``flush()``), so several processes, on several hosts, may share o
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import urllib.parse
@@ -52,10 +53,14 @@ _SELECT_WAITS = select("waits", rows.WAIT_COLUMNS)
 
 
 class PostgresStorage(PostgresRuns):
-    """Every store in one schema of a PostgreSQL database; open one with ``connect``."""
+    """Every store in one schema of a PostgreSQL database; open one with ``connect``.
+
+    Made on the event loop that uses it, which ``append_run_event`` and ``append_log`` hand their
+    rows to from any thread.
+    """
 
     def __init__(self, pool: asyncpg.Pool, location: str) -> None:
-        super().__init__()
+        super().__init__(asyncio.get_running_loop())
         self._pool = pool
         self._location = location
         self._blobs = PostgresBlobs(pool)
@@ -109,6 +114,7 @@ class PostgresStorage(PostgresRuns):
         if self._closed:
             return
         try:
+            await self._stop_deadline_writes()
             await self.flush()
         finally:
             self._closed = True
@@ -149,7 +155,7 @@ class PostgresStorage(PostgresRuns):
     # -- logs ------------------------------------------------------------------------------
     def append_log(self, entry: LogEntry) -> None:
         """Keep one log entry (thread-safe; held until needed in the database)."""
-        self._hold_log(entry)
+        self._hold(self._held_logs, rows.log_row(entry))
 
     async def list_logs(self, run_id: str, *, limit: int = 1000) -> list[LogEntry]:
         """The run's first ``limit`` log entries."""
