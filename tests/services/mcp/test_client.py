@@ -169,3 +169,18 @@ async def test_a_command_that_cannot_start_is_a_clear_error(servers: list[str]) 
     with pytest.raises(MCPError, match=r"'missing'.*could not be opened.*check the command"):
         await service.client("missing").list_tools()
     await service.close()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({}, "exactly one of command"),
+        ({"command": ["x"], "url": "http://h/mcp"}, "exactly one of command"),
+        ({"url": "ws://127.0.0.1:1/mcp"}, "no websocket client transport"),
+        ({"url": "ftp://h/mcp"}, "is not http"),
+        ({"command": "python server.py"}, "list of strings.*got .python server.py."),
+    ],
+)
+async def test_a_bad_registration_says_what_to_give(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        MCPService().register("bad", **options)

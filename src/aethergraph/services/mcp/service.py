@@ -62,7 +62,7 @@ def _spec(
     if isinstance(command, str) or not command or not all(isinstance(c, str) for c in command):
         raise ConfigurationError(
             f"MCP server {name!r}: command must be a non-empty list of strings, e.g. "
-            "['python', 'server.py'], got {command!r}"
+            f"['python', 'server.py'], got {command!r}"
         )
     return ServerSpec(name, command=tuple(command), env=dict(env) if env else None, cwd=cwd)
 
