@@ -2,13 +2,15 @@
 
 Layout of a workspace::
 
-    aethergraph.db             runs, nodes, events (+ full-text index), logs, kv, artifacts, waits
+    aethergraph.db             runs, run events, nodes, memory events (+ full-text index), logs,
+                               kv, artifacts, waits, owners' heartbeats, run signals
     artifacts/sha256/ab/ab...  blobs, named by their sha256 (first two hex digits, then all 64)
     tmp/                       staging files, renamed into place when complete
 
 Writes are committed by ``flush()``, or by a timer at most ``FLUSH_DEADLINE`` seconds after the
-first uncommitted write; run and node records wait in memory until something needs them in the
-database (``sqlite_writer`` tells the whole story). Several processes may share a workspace.
+first uncommitted write; run and node records, run events and log entries wait in memory until
+something needs them in the database (``sqlite_writer`` tells the whole story). Several processes
+may share a workspace.
 """
 
 from __future__ import annotations
