@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from aethergraph.core.engine.catalog import find_graph
-from aethergraph.core.engine.runs import submit_run_async
+from aethergraph.core.engine.runs import get_run_async, submit_run_async
 from aethergraph.server.catalog import describe_graph, describe_graphs
 
 __all__ = ["router"]
@@ -43,4 +43,5 @@ async def start_run(graph_id: str, body: StartRun) -> dict[str, Any]:
     graph = find_graph(graph_id)
     options = body.model_dump(exclude={"inputs"}, exclude_none=True)
     run_id = await submit_run_async(graph, body.inputs, **options)
-    return {"run_id": run_id, "status": "running"}
+    record = await get_run_async(run_id)
+    return {"run_id": run_id, "status": str(record.status)}

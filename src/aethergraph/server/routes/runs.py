@@ -182,4 +182,4 @@ async def resume_run(run_id: str) -> dict[str, Any]:
         )
     graph = find_graph(record.graph_id, run_id=run_id)
     await submit_run_async(graph, dict(record.inputs), run_id=run_id)
-    return {"run_id": run_id, "status": "running"}
+    return {"run_id": run_id, "status": str((await get_run_async(run_id)).status)}
