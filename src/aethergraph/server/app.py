@@ -30,10 +30,8 @@ UI_PATH = "/ui"
 _UI_FILES = Path(__file__).parent / "ui"
 
 
-def _auth(token: str | None) -> Callable[[Request], Awaitable[None]]:
+def _auth(token: str) -> Callable[[Request], Awaitable[None]]:
     async def check(request: Request) -> None:
-        if token is None:
-            return
         header = request.headers.get("authorization", "")
         if not secrets.compare_digest(header.encode(), f"Bearer {token}".encode()):
             raise Problem(
@@ -47,7 +45,8 @@ def _auth(token: str | None) -> Callable[[Request], Awaitable[None]]:
 
 
 def _api(token: str | None) -> APIRouter:
-    api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(_auth(token))])
+    guard = [Depends(_auth(token))] if token is not None else []
+    api = APIRouter(prefix=API_PREFIX, dependencies=guard)
     for module in (health, graphs, runs, events, waits, artifacts, services):
         api.include_router(module.router)
     return api
