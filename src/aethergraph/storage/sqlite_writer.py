@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from aethergraph.errors import StorageError
 from aethergraph.storage import sqlite_schema as schema
-from aethergraph.storage.sqlite_checkpoint import Checkpointer
 from aethergraph.storage.sqlite_rows import log_row, node_row, run_event_row, run_row
+from aethergraph.storage.sqlite_wal import Checkpointer, connect
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Iterable, Sequence
@@ -49,14 +49,6 @@ FLUSH_DEADLINE = 0.05
 """Seconds within which a write nobody flushed is committed anyway."""
 BUSY_TIMEOUT = 10.0
 """Seconds a worker thread waits for another process's write transaction before giving up."""
-
-PAGE_SIZE = 2048
-"""Bytes per database page in a new workspace. Most commits change a page or two of each table
-written; halving SQLite's default halves what they write to the WAL, and then to the disk."""
-WAL_BACKSTOP = 32 << 20
-"""Bytes of WAL at which the writing connection checkpoints itself; see ``sqlite_checkpoint``."""
-WAL_SIZE_LIMIT = 64 << 20
-"""Bytes a WAL file is cut back to when restarted after growing past them (one huge commit)."""
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -117,7 +109,7 @@ class Writer:
         self._held_events: list[tuple[Any, ...]] = []
         self._held_logs: list[tuple[Any, ...]] = []
         self._refused: list[str] = []
-        self.conn = _connect(db)
+        self.conn = connect(db, BUSY_TIMEOUT)
         self._checkpointer = Checkpointer(db)
         self._cur = self.conn.cursor()
 
@@ -434,25 +426,3 @@ class Writer:
                     self._timer = None
             self._checkpointer.close()
             self.conn.close()
-
-
-def _connect(path: Path) -> sqlite3.Connection:
-    """Open the database in WAL mode and bring its schema to ``SCHEMA_VERSION``."""
-    # Opening waits for other processes (a migration may be running); later, ``call`` decides.
-    conn = sqlite3.connect(
-        path, timeout=BUSY_TIMEOUT, check_same_thread=False, isolation_level=None
-    )
-    try:
-        conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # a no-op unless the database is new
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
-        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
-        conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_BACKSTOP // page_size}")
-        conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
-        conn.execute("PRAGMA temp_store = MEMORY")  # no temporary files outside the workspace
-        schema.migrate(conn, path)
-        conn.execute("PRAGMA busy_timeout = 0")
-    except BaseException:
-        conn.close()
-        raise
-    return conn
