@@ -141,7 +141,7 @@ def stop_release_while_it_waits(folder: Path, workspace: Path) -> None:
             while release_status(workspace) != "waiting":
                 assert proc.poll() is None, "release.py ended instead of waiting for approval"
                 assert time.monotonic() < deadline, "the release run never started waiting"
-                time.sleep(0.1)
+                time.sleep(0.02)
         finally:
             proc.kill()
     assert release_status(workspace) == "waiting"

@@ -84,9 +84,7 @@ _RUN_ALLOWED = {k.value: tuple(v) for k, v in _RUN_TRANSITIONS.items()}
 class NodeStatus(StrEnum):
     """Where a node is in its life."""
 
-    PENDING = "pending"
     RUNNING = "running"
-    WAITING = "waiting"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     SKIPPED = "skipped"
@@ -106,25 +104,11 @@ _TERMINAL_NODE = frozenset(
     {NodeStatus.SUCCEEDED, NodeStatus.FAILED, NodeStatus.SKIPPED, NodeStatus.CANCELLED}
 )
 _NODE_TRANSITIONS: dict[NodeStatus, frozenset[NodeStatus]] = {
-    NodeStatus.PENDING: frozenset(
-        {NodeStatus.RUNNING, NodeStatus.SKIPPED, NodeStatus.CANCELLED, NodeStatus.SUCCEEDED}
-    ),
-    NodeStatus.RUNNING: frozenset(
-        {
-            NodeStatus.WAITING,
-            NodeStatus.SUCCEEDED,
-            NodeStatus.FAILED,
-            NodeStatus.CANCELLED,
-            NodeStatus.PENDING,
-        }
-    ),
-    NodeStatus.WAITING: frozenset(
-        {NodeStatus.RUNNING, NodeStatus.SUCCEEDED, NodeStatus.FAILED, NodeStatus.CANCELLED}
-    ),
-    # Resuming a run retries failed, cancelled and skipped nodes.
-    NodeStatus.FAILED: frozenset({NodeStatus.PENDING, NodeStatus.RUNNING}),
-    NodeStatus.CANCELLED: frozenset({NodeStatus.PENDING, NodeStatus.RUNNING}),
-    NodeStatus.SKIPPED: frozenset({NodeStatus.PENDING, NodeStatus.RUNNING}),
+    NodeStatus.RUNNING: frozenset({NodeStatus.SUCCEEDED, NodeStatus.FAILED, NodeStatus.CANCELLED}),
+    # Resuming a run (or retrying a node) runs failed, cancelled and skipped nodes again.
+    NodeStatus.FAILED: frozenset({NodeStatus.RUNNING}),
+    NodeStatus.CANCELLED: frozenset({NodeStatus.RUNNING}),
+    NodeStatus.SKIPPED: frozenset({NodeStatus.RUNNING}),
     NodeStatus.SUCCEEDED: frozenset(),
 }
 

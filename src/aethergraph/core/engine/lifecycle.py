@@ -242,6 +242,11 @@ class RunState:
         error: str | None = None,
     ) -> None:
         """Record how a running node ended: succeeded, failed or cancelled."""
+        if not record.status.can_become(to):
+            raise RuntimeError(
+                f"node {record.node_id!r} of run {self.run_id}: status {record.status} cannot "
+                f"become {to} (a bug in the engine; please report it)"
+            )
         record.status = to
         record.outputs = outputs
         record.error = error

@@ -2,7 +2,7 @@
 
 ``FunctionSignature`` answers: which parameter receives the NodeContext, which inputs are required,
 how call arguments map onto input names, and how a return value becomes an outputs dict (the output
-contract of SPEC §2).
+contract).
 """
 
 from __future__ import annotations

@@ -55,15 +55,12 @@ BUILTIN_ACCESSORS = frozenset(
         "mcp",
         "memory",
         "runner",
-        "viz",
-        "indices",
-        "clock",
     }
 )
 """Accessor names the runtime owns; a custom service may not shadow them."""
 
 CONTEXT_FIELDS = frozenset(
-    {"run_id", "graph_id", "node_id", "session_id", "parent_run_id", "services", "run"}
+    {"run_id", "graph_id", "node_id", "session_id", "parent_run_id"}
 )
 """NodeContext attributes that are not services."""
 
