@@ -59,9 +59,7 @@ BUILTIN_ACCESSORS = frozenset(
 )
 """Accessor names the runtime owns; a custom service may not shadow them."""
 
-CONTEXT_FIELDS = frozenset(
-    {"run_id", "graph_id", "node_id", "session_id", "parent_run_id"}
-)
+CONTEXT_FIELDS = frozenset({"run_id", "graph_id", "node_id", "session_id", "parent_run_id"})
 """NodeContext attributes that are not services."""
 
 
