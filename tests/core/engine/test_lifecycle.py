@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import pytest
 
 from aethergraph import NodeContext, graph_fn, graphify, run_async, tool
 from aethergraph.core.engine.runtime import current_runtime, process_start_ticks
+from aethergraph.core.graph.spec import TaskGraph
 from aethergraph.errors import (
     ConfigurationError,
     InputValidationError,
@@ -265,3 +267,33 @@ async def test_a_failing_run_stops_the_child_runs_it_spawned() -> None:
     with pytest.raises(ValueError, match="parent gives up"):
         await run_async(parent)
     assert (await get_run_async("run-orphan")).status is RunStatus.CANCELLED
+
+
+async def test_a_task_graph_runs_from_its_json_spec_with_tools_found_by_name_and_version() -> None:
+    @tool(outputs=["y"], name="spec_double", version="2.0.0")
+    def double(x: int) -> dict[str, Any]:
+        return {"y": 2 * x}
+
+    @graphify(name="from_spec", inputs=["x"])
+    def traced(x):  # type: ignore[no-untyped-def]
+        return {"y": double(double(x).y).y}
+
+    rebuilt = TaskGraph.from_json(json.loads(json.dumps(traced.to_json())))
+    assert rebuilt is not traced
+    assert await run_async(rebuilt, {"x": 3}) == {"y": 12}
+
+
+async def test_a_spec_naming_a_tool_version_nobody_defined_is_a_clear_error() -> None:
+    @tool(outputs=["y"], name="spec_versioned", version="1.0.0")
+    def versioned(x: int) -> dict[str, Any]:
+        return {"y": x}
+
+    @graphify(name="wants_v9", inputs=["x"])
+    def traced(x):  # type: ignore[no-untyped-def]
+        return {"y": versioned(x).y}
+
+    spec = traced.to_json()
+    for node in spec["nodes"]:
+        node["tool_version"] = "9.0.0"
+    with pytest.raises(ConfigurationError, match=r"needs tool 'spec_versioned' version 9\.0\.0"):
+        await run_async(TaskGraph.from_json(spec), {"x": 1})
