@@ -146,7 +146,7 @@ class RunState:
         self.suspend_on_wait = False
         self.suspend_requested = False
         self.task: asyncio.Task[Any] | None = None
-        self.children: set[asyncio.Task[Any]] = set()
+        self.children: set[asyncio.Task[Any]] | None = None
         """Child runs this run spawned in the background; the run ends after them."""
         self.inline_child = False
         """Whether the run executes on its parent run's task (a child run awaited in place)."""
@@ -156,7 +156,7 @@ class RunState:
         self.retry: Any = None
         self.execution: Execution | None = None
         self.timeout_s: float | None = None
-        self._counters: dict[str, int] = {}
+        self._counters: dict[str, int] | None = None
         self._seq = itertools.count(last_seq + 1)
         self._watchers: list[asyncio.Future[dict[str, Any]]] | None = None
         self.wakeup: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] | None = None
@@ -213,8 +213,11 @@ class RunState:
     # -- nodes ------------------------------------------------------------------------------
     def next_node_id(self, name: str) -> str:
         """A node id unique in the run: ``name_1``, ``name_2``, ..."""
-        n = self._counters.get(name, 0) + 1
-        self._counters[name] = n
+        counters = self._counters
+        if counters is None:
+            counters = self._counters = {}
+        n = counters.get(name, 0) + 1
+        counters[name] = n
         return f"{name}_{n}"
 
     async def node_started(
@@ -520,7 +523,7 @@ async def _stop_children(state: RunState) -> None:
     for child in list(state.runtime.live.values()):
         if child.parent_run_id == state.run_id and not child.inline_child:
             request_cancel(state.runtime, child)  # one not yet started stops when it starts
-    await asyncio.shield(asyncio.gather(*state.children, return_exceptions=True))
+    await asyncio.shield(asyncio.gather(*(state.children or ()), return_exceptions=True))
 
 
 async def _claim(

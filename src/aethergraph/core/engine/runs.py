@@ -132,6 +132,8 @@ async def submit_run_async(
         if parent is not None:
             # A child run belongs to its parent: the parent ends after it, or stops it.
             children = parent._run.children
+            if children is None:
+                children = parent._run.children = set()
             children.add(task)
             task.add_done_callback(children.discard)
     assert options.run_id is not None
