@@ -529,7 +529,7 @@ async def test_a_version_3_workspace_gains_the_run_event_owner_and_signal_tables
 ) -> None:
     await SQLiteStorage(tmp_path).close()
     conn = sqlite3.connect(tmp_path / "aethergraph.db")
-    for table in ["run_events", "owners", "run_signals"]:
+    for table in ["run_event_pages", "owners", "run_signals"]:
         conn.execute(f"DROP TABLE {table}")
     conn.execute("PRAGMA user_version = 3")
     conn.commit()
@@ -548,9 +548,59 @@ async def test_a_version_3_workspace_gains_the_run_event_owner_and_signal_tables
         await storage.close()
     conn = sqlite3.connect(tmp_path / "aethergraph.db")
     try:
-        assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) == (4,)
+        assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) == (5,)
     finally:
         conn.close()
+
+
+async def test_a_version_4_workspace_keeps_its_run_events_in_pages(tmp_path: Path) -> None:
+    await SQLiteStorage(tmp_path).close()
+    conn = sqlite3.connect(tmp_path / "aethergraph.db")
+    conn.execute("DROP TABLE run_event_pages")
+    conn.execute(
+        "CREATE TABLE run_events (run_id TEXT NOT NULL, seq INTEGER NOT NULL, ts REAL NOT NULL,"
+        " type TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (run_id, seq)) WITHOUT ROWID"
+    )
+    conn.executemany(
+        "INSERT INTO run_events VALUES (?, ?, ?, ?, ?)",
+        [("r1", 1, 1.0, "run_status", '{"status": "running"}'), ("r1", 2, 2.0, "log", "{}")],
+    )
+    conn.execute("PRAGMA user_version = 4")
+    conn.commit()
+    conn.close()
+
+    storage = SQLiteStorage(tmp_path)
+    try:
+        storage.append_run_event(RunEvent("r1", 3, 3.0, "run_status", {"status": "succeeded"}))
+        await storage.flush()
+        assert await storage.list_run_events("r1") == [
+            RunEvent("r1", 1, 1.0, "run_status", {"status": "running"}),
+            RunEvent("r1", 2, 2.0, "log", {}),
+            RunEvent("r1", 3, 3.0, "run_status", {"status": "succeeded"}),
+        ]
+        assert await storage.last_run_event_seq("r1") == 3
+    finally:
+        await storage.close()
+
+
+async def test_events_held_between_commits_are_one_page_per_run(tmp_path: Path) -> None:
+    storage = SQLiteStorage(tmp_path)
+    try:
+        for seq in range(1, 101):
+            storage.append_run_event(RunEvent("r1", seq, float(seq), "node", {"n": seq}))
+            storage.append_run_event(RunEvent("r2", seq, float(seq), "node", {"n": seq}))
+        await storage.flush()
+        storage.append_run_event(RunEvent("r1", 50, 0.0, "node", {"n": "again"}))
+        with pytest.raises(StorageError, match="run event 50 of run 'r1'"):
+            await storage.flush()
+        pages = storage._writer.conn.execute(
+            "SELECT run_id, first_seq, last_seq FROM run_event_pages ORDER BY run_id"
+        ).fetchall()
+        assert pages == [("r1", 1, 100), ("r2", 1, 100)]
+        assert [e.seq for e in await storage.list_run_events("r1", after=97)] == [98, 99, 100]
+        assert [e.seq for e in await storage.list_run_events("r2", after=10, limit=2)] == [11, 12]
+    finally:
+        await storage.close()
 
 
 CLAIMER = """

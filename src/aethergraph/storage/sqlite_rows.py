@@ -18,7 +18,6 @@ from aethergraph.storage.records import (
     LogEntry,
     NodeRecord,
     NodeStatus,
-    RunEvent,
     RunRecord,
     RunStatus,
     WaitRecord,
@@ -38,8 +37,6 @@ __all__ = [
     "log_row",
     "node_record",
     "node_row",
-    "run_event_record",
-    "run_event_row",
     "run_record",
     "run_row",
     "wait_record",
@@ -271,16 +268,6 @@ def event_record(row: Any) -> Event:
         row[13],
         row[14],
     )
-
-
-def run_event_row(e: RunEvent) -> tuple[Any, ...]:
-    """The ``RUN_EVENT_COLUMNS`` values of a run event."""
-    return (e.run_id, e.seq, e.ts, e.type, _encode(e.data))
-
-
-def run_event_record(row: Any) -> RunEvent:
-    """The run event in a row of ``RUN_EVENT_COLUMNS``."""
-    return RunEvent(row[0], row[1], row[2], row[3], _decode(row[4]))
 
 
 def log_row(entry: LogEntry) -> tuple[Any, ...]:

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 
 from aethergraph.errors import StorageError
 from aethergraph.storage import sqlite_schema as schema
-from aethergraph.storage.sqlite_rows import node_record, run_event_record, run_record, run_row
+from aethergraph.storage.sqlite_events import LAST_SEQ, PAGES_AFTER, events_after
+from aethergraph.storage.sqlite_rows import node_record, run_record, run_row
 from aethergraph.storage.sqlite_writer import PUT_RUN, REJECTABLE, Writer
 
 if TYPE_CHECKING:
@@ -43,11 +44,6 @@ _SELECT_RUNS = select("runs", schema.RUN_COLUMNS)
 _GET_RUN = f"{_SELECT_RUNS} WHERE run_id = ?"
 _CLAIMED = "SELECT status, owner, seq FROM runs WHERE run_id = ?"
 _LIST_NODES = f"{select('nodes', schema.NODE_COLUMNS)} WHERE run_id = ? ORDER BY seq"
-_LIST_RUN_EVENTS = (
-    f"{select('run_events', schema.RUN_EVENT_COLUMNS)} WHERE run_id = ? AND seq > ? "
-    "ORDER BY seq LIMIT ?"
-)
-_LAST_RUN_EVENT = "SELECT max(seq) FROM run_events WHERE run_id = ?"
 _BEAT = schema.upsert("owners", ("owner", "heartbeat_at"), ("owner",))
 _SIGNAL = "INSERT INTO run_signals (run_id, signal) VALUES (?, ?)"
 _PENDING_SIGNALS = "SELECT seq, run_id, signal FROM run_signals ORDER BY seq"
@@ -133,12 +129,12 @@ class SQLiteRuns:
         self, run_id: str, *, after: int = 0, limit: int = 1000
     ) -> list[RunEvent]:
         """The run's events after ``after``, in ``seq`` order, at most ``limit``."""
-        rows = await self._writer.read_held(_LIST_RUN_EVENTS, (run_id, after, max(limit, 0)))
-        return [run_event_record(r) for r in rows]
+        pages = await self._writer.read_held(PAGES_AFTER, (run_id, after))
+        return events_after(run_id, pages, after, max(limit, 0))
 
     async def last_run_event_seq(self, run_id: str) -> int:
         """The highest ``seq`` stored for the run, 0 when none."""
-        rows = await self._writer.read_held(_LAST_RUN_EVENT, (run_id,))
+        rows = await self._writer.read_held(LAST_SEQ, (run_id,))
         return int(rows[0][0] or 0)
 
     # -- owners and signals ----------------------------------------------------------------

@@ -41,7 +41,6 @@ __all__ = [
     "LOG_COLUMNS",
     "NODE_COLUMNS",
     "RUN_COLUMNS",
-    "RUN_EVENT_COLUMNS",
     "SCHEMA_VERSION",
     "WAIT_COLUMNS",
     "insert",
@@ -51,7 +50,7 @@ __all__ = [
     "upserts",
 ]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 RUN_COLUMNS = (
     "run_id",
@@ -99,7 +98,6 @@ EVENT_COLUMNS = (
     "node_id",
     "session_id",
 )
-RUN_EVENT_COLUMNS = ("run_id", "seq", "ts", "type", "data")
 LOG_COLUMNS = ("run_id", "ts", "level", "message", "node_id", "graph_id", "extra")
 ARTIFACT_COLUMNS = (
     "id",
@@ -161,6 +159,10 @@ _RUNS_INDEXES = (
         WHERE parent_run_id IS NOT NULL""",
 )
 
+DDL_RUN_EVENT_PAGES = """CREATE TABLE IF NOT EXISTS run_event_pages (
+    run_id TEXT NOT NULL, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL,
+    events TEXT NOT NULL, PRIMARY KEY (run_id, first_seq)) WITHOUT ROWID"""
+
 DDL = (
     _RUNS_TABLE,
     *_RUNS_INDEXES,
@@ -199,16 +201,23 @@ DDL = (
         reply TEXT)""",
     "CREATE INDEX IF NOT EXISTS waits_run_id ON waits (run_id)",
     "CREATE INDEX IF NOT EXISTS waits_status ON waits (status)",
-    # Version 4: run events, owners' heartbeats and signals to runs.
-    """CREATE TABLE IF NOT EXISTS run_events (
-        run_id TEXT NOT NULL, seq INTEGER NOT NULL, ts REAL NOT NULL, type TEXT NOT NULL,
-        data TEXT NOT NULL, PRIMARY KEY (run_id, seq)) WITHOUT ROWID""",
+    # Version 4: owners' heartbeats and signals to runs. Version 5: run events in pages.
+    DDL_RUN_EVENT_PAGES,
     """CREATE TABLE IF NOT EXISTS owners (
         owner TEXT NOT NULL PRIMARY KEY, heartbeat_at REAL NOT NULL) WITHOUT ROWID""",
     """CREATE TABLE IF NOT EXISTS run_signals (
         seq INTEGER PRIMARY KEY, run_id TEXT NOT NULL, signal TEXT NOT NULL)""",
 )
 
+
+# Version 4 kept one row per run event; each becomes a page of one.
+_EVENTS_FROM_V4 = (
+    DDL_RUN_EVENT_PAGES,
+    """INSERT INTO run_event_pages (run_id, first_seq, last_seq, events)
+        SELECT run_id, seq, seq, json_array(json_array(seq, ts, type, json(data)))
+        FROM run_events""",
+    "DROP TABLE run_events",
+)
 
 # Version 1 kept runs in a rowid table (seq INTEGER PRIMARY KEY, run_id UNIQUE) with five indexes.
 _RUNS_FROM_V1 = (
@@ -238,6 +247,9 @@ def migrate(conn: sqlite3.Connection, path: Path) -> None:
                 conn.execute(statement)
         elif version == 2:
             conn.execute("ALTER TABLE runs ADD COLUMN graph_digest TEXT")
+        elif version == 4:
+            for statement in _EVENTS_FROM_V4:
+                conn.execute(statement)
         # Later versions only added tables, which DDL creates if they do not exist.
         for statement in DDL:
             conn.execute(statement)

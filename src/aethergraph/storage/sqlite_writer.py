@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from aethergraph.errors import StorageError
 from aethergraph.storage import sqlite_schema as schema
-from aethergraph.storage.sqlite_rows import log_row, node_row, run_event_row, run_row
+from aethergraph.storage.sqlite_events import write_pages
+from aethergraph.storage.sqlite_rows import log_row, node_row, run_row
 from aethergraph.storage.sqlite_wal import Checkpointer, connect
 
 if TYPE_CHECKING:
@@ -55,7 +56,6 @@ P = ParamSpec("P")
 
 PUT_RUN = schema.upserts("runs", (*schema.RUN_COLUMNS, "seq"), ("run_id",), keep=("seq",))
 _PUT_NODE = schema.upserts("nodes", schema.NODE_COLUMNS, ("run_id", "node_id"))
-_APPEND_RUN_EVENT = schema.insert("run_events", schema.RUN_EVENT_COLUMNS)
 _APPEND_LOG = schema.insert("logs", schema.LOG_COLUMNS)
 REJECTABLE = (sqlite3.Error, ValueError, TypeError, OverflowError)  # what binding a row may raise
 _BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
@@ -70,10 +70,6 @@ def _describe_run(row: tuple[Any, ...]) -> str:
 
 def _describe_node(row: tuple[Any, ...]) -> str:
     return f"node {row[1]!r} of run {row[0]!r}"
-
-
-def _describe_run_event(row: tuple[Any, ...]) -> str:
-    return f"run event {row[1]!r} of run {row[0]!r}"
 
 
 def _describe_log(row: tuple[Any, ...]) -> str:
@@ -106,7 +102,7 @@ class Writer:
         self._timer: threading.Timer | None = None
         self._held_runs: dict[str, tuple[Any, ...]] = {}
         self._held_nodes: dict[tuple[str, str], tuple[Any, ...]] = {}
-        self._held_events: list[tuple[Any, ...]] = []
+        self._held_events: list[RunEvent] = []
         self._held_logs: list[tuple[Any, ...]] = []
         self._refused: list[str] = []
         self.conn = connect(db, BUSY_TIMEOUT)
@@ -161,10 +157,9 @@ class Writer:
 
     def hold_run_event(self, event: RunEvent) -> None:
         """Hold a run event's row until needed in the database (thread-safe)."""
-        row = run_event_row(event)
         with self._held_lock:
             self.check_open()
-            self._held_events.append(row)
+            self._held_events.append(event)  # encoded with its page, at the commit
             if self._timer is None:
                 self._arm()
 
@@ -231,7 +226,7 @@ class Writer:
         if nodes:
             self._write_rows(_PUT_NODE, list(nodes.values()), _describe_node)
         if events:
-            self._insert_rows(_APPEND_RUN_EVENT, events, _describe_run_event)
+            write_pages(self._cur, events, self._refused, self._raise_if_rolled_back)
         if logs:
             self._insert_rows(_APPEND_LOG, logs, _describe_log)
 

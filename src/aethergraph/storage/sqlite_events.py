@@ -1,0 +1,107 @@
+"""Run events in SQLite, kept in pages: one row holds the events of one run from one commit.
+
+Events are the most frequent write of all (two per node), so a row each would cost an insert
+each. Held events are written when their commit comes, one page per run: the page's first and
+last sequence numbers and its events as one JSON array of ``[seq, ts, type, data]``. A reader
+fetches the pages past ``after`` by the primary key and unpacks them.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from itertools import groupby
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any
+
+from aethergraph.storage.records import RunEvent
+from aethergraph.storage.sqlite_rows import dump, load
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+__all__ = ["LAST_SEQ", "PAGES_AFTER", "events_after", "write_pages"]
+
+# Written only when no stored page reaches ``first_seq``: a taken seq is found without a read.
+_INSERT_PAGE = (
+    "INSERT INTO run_event_pages (run_id, first_seq, last_seq, events) SELECT ?1, ?2, ?3, ?4 "
+    "WHERE NOT EXISTS (SELECT 1 FROM run_event_pages WHERE run_id = ?1 AND last_seq >= ?2)"
+)
+LAST_SEQ = "SELECT max(last_seq) FROM run_event_pages WHERE run_id = ?"
+PAGES_AFTER = (
+    "SELECT events FROM run_event_pages WHERE run_id = ? AND last_seq > ? ORDER BY first_seq"
+)
+_by_run = attrgetter("run_id")
+_by_seq = attrgetter("seq")
+
+
+def write_pages(
+    cur: sqlite3.Cursor,
+    events: list[RunEvent],
+    refused: list[str],
+    on_error: Callable[[Exception], None],
+) -> None:
+    """Write held events, one page per run; a taken or repeated ``seq`` is refused, not written.
+
+    ``on_error`` is told of each error SQLite raised (it raises if the transaction is gone).
+    """
+    for run_id, group in groupby(sorted(events, key=_by_run), key=_by_run):
+        page = _distinct(sorted(group, key=_by_seq), refused)  # threads may append out of order
+        kept, text = _encoded(page, refused)
+        if not kept:
+            continue
+        try:
+            if cur.execute(_INSERT_PAGE, (run_id, kept[0].seq, kept[-1].seq, text)).rowcount:
+                continue
+            # Some seq is taken: keep the events past the last stored one, refuse the rest.
+            last = cur.execute(LAST_SEQ, (run_id,)).fetchone()[0] or 0
+            refused.extend(
+                f"run event {e.seq} of run {run_id!r}: that seq is taken"
+                for e in kept
+                if e.seq <= last
+            )
+            kept, text = _encoded([e for e in kept if e.seq > last], refused)
+            if kept:
+                cur.execute(_INSERT_PAGE, (run_id, kept[0].seq, kept[-1].seq, text))
+        except sqlite3.Error as exc:
+            on_error(exc)
+            refused.append(f"run events {kept[0].seq}-{kept[-1].seq} of run {run_id!r}: {exc}")
+
+
+def _distinct(page: list[RunEvent], refused: list[str]) -> list[RunEvent]:
+    """``page`` without repeated sequence numbers (the first one held is kept)."""
+    kept: list[RunEvent] = []
+    for event in page:
+        if kept and kept[-1].seq == event.seq:
+            refused.append(f"run event {event.seq} of run {event.run_id!r}: that seq is taken")
+        else:
+            kept.append(event)
+    return kept
+
+
+def _encoded(events: list[RunEvent], refused: list[str]) -> tuple[list[RunEvent], str]:
+    """The events that are JSON and their page text; the others are refused."""
+    try:
+        return events, dump([[e.seq, e.ts, e.type, e.data] for e in events])
+    except (TypeError, ValueError, RecursionError):
+        pass
+    good = []
+    for e in events:
+        try:
+            dump(e.data)
+        except (TypeError, ValueError, RecursionError) as exc:
+            refused.append(f"run event {e.seq} of run {e.run_id!r}: {exc}")
+        else:
+            good.append(e)
+    return good, dump([[e.seq, e.ts, e.type, e.data] for e in good])
+
+
+def events_after(run_id: str, pages: Iterable[Any], after: int, limit: int) -> list[RunEvent]:
+    """The events of ``pages`` (rows of ``PAGES_AFTER``) past ``after``, at most ``limit``."""
+    found: list[RunEvent] = []
+    for (text,) in pages:
+        for seq, ts, type_, data in load(text):
+            if seq > after:
+                if len(found) >= limit:
+                    return found
+                found.append(RunEvent(run_id, seq, ts, type_, data))
+    return found
