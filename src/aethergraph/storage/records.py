@@ -85,6 +85,7 @@ class NodeStatus(StrEnum):
     """Where a node is in its life."""
 
     RUNNING = "running"
+    WAITING = "waiting"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     SKIPPED = "skipped"
@@ -104,7 +105,11 @@ _TERMINAL_NODE = frozenset(
     {NodeStatus.SUCCEEDED, NodeStatus.FAILED, NodeStatus.SKIPPED, NodeStatus.CANCELLED}
 )
 _NODE_TRANSITIONS: dict[NodeStatus, frozenset[NodeStatus]] = {
-    NodeStatus.RUNNING: frozenset({NodeStatus.SUCCEEDED, NodeStatus.FAILED, NodeStatus.CANCELLED}),
+    NodeStatus.RUNNING: frozenset(
+        {NodeStatus.WAITING, NodeStatus.SUCCEEDED, NodeStatus.FAILED, NodeStatus.CANCELLED}
+    ),
+    # A node with an open question waits; a run left waiting keeps it so until resumed.
+    NodeStatus.WAITING: frozenset({NodeStatus.RUNNING, NodeStatus.FAILED, NodeStatus.CANCELLED}),
     # Resuming a run (or retrying a node) runs failed, cancelled and skipped nodes again.
     NodeStatus.FAILED: frozenset({NodeStatus.RUNNING}),
     NodeStatus.CANCELLED: frozenset({NodeStatus.RUNNING}),

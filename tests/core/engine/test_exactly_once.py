@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from aethergraph import graphify, tool
-from aethergraph.runtime import RunStatus, get_run, list_run_events, list_waits, reply
+from aethergraph.runtime import (
+    RunStatus,
+    get_run,
+    list_nodes,
+    list_run_events,
+    list_waits,
+    reply,
+)
 from aethergraph.tools import ask_approval
 
 if TYPE_CHECKING:
@@ -160,9 +167,11 @@ def test_two_processes_resuming_one_interrupted_run_execute_each_node_once(
     assert results, outcomes
 
 
-def test_four_processes_replying_at_once_resume_the_waiting_run_once(shared: Shared) -> None:
+def test_four_processes_replying_at_once_resume_the_waiting_run_once(in_shared: Shared) -> None:
+    shared = in_shared
     kind, _ = shared.call("approval_flow.py", "start", "run-four")
     assert kind == "WAITING"
+    assert {n.node_id: n.status for n in list_nodes("run-four")}["approve"] == "waiting"
     repliers = [shared.start("approval_flow.py", "reply", "run-four", "Approve") for _ in range(4)]
     outcomes = [last_result(*r.communicate(timeout=30)) for r in repliers]
     assert shared.side_effects().count("finish") == 1
@@ -172,6 +181,9 @@ def test_four_processes_replying_at_once_resume_the_waiting_run_once(shared: Sha
     # A refused reply says its question was answered elsewhere (the run may have finished).
     assert all("answered elsewhere" in p["message"] for p in refused), refused
     assert len(finished) + len(refused) == 4
+    events = list_run_events("run-four")
+    assert [e.type for e in events].count("wait_answered") == 1
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
 
 
 def test_a_reply_whose_resume_fails_raises_and_leaves_the_wait_open(in_shared: Shared) -> None:

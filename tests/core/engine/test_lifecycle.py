@@ -25,12 +25,13 @@ from aethergraph.runtime import (
     RunStatus,
     cancel_run_async,
     get_run_async,
+    list_nodes_async,
     list_run_events_async,
     override_context_service,
     watch_run,
 )
 from aethergraph.storage.records import RunRecord
-from aethergraph.testing import start_run
+from aethergraph.testing import scripted_channel, start_run
 from tests.core.engine.conftest import block_forever
 
 if TYPE_CHECKING:
@@ -297,3 +298,26 @@ async def test_a_spec_naming_a_tool_version_nobody_defined_is_a_clear_error() ->
         node["tool_version"] = "9.0.0"
     with pytest.raises(ConfigurationError, match=r"needs tool 'spec_versioned' version 9\.0\.0"):
         await run_async(TaskGraph.from_json(spec), {"x": 1})
+
+
+async def test_a_node_with_an_open_question_is_waiting_until_answered() -> None:
+    @tool(outputs=["name"], name="asks_name")
+    async def asks(*, context: NodeContext) -> dict[str, Any]:
+        return {"name": await context.channel("desk-waiting").ask_text("Name?")}
+
+    @graphify(name="asks_graph")
+    def graph():  # type: ignore[no-untyped-def]
+        return asks(_id="ask")
+
+    with scripted_channel(key="desk-waiting"):
+        handle = await start_run(graph, run_id="run-asks")
+        await handle.next_wait()
+        nodes = await list_nodes_async("run-asks")
+        assert [(n.node_id, n.status) for n in nodes] == [("ask", "waiting")]
+        assert (await get_run_async("run-asks")).status is RunStatus.WAITING
+        await handle.reply(text="Ada")
+        assert await handle.result() == {"name": "Ada"}
+    node_states = [
+        e.data["status"] for e in await list_run_events_async("run-asks") if e.type == "node"
+    ]
+    assert node_states == ["running", "waiting", "running", "succeeded"]

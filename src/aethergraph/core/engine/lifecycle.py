@@ -99,6 +99,7 @@ class RunState:
 
     __slots__ = (
         "_counters",
+        "_nodes",
         "_seq",
         "_waits",
         "_watchers",
@@ -157,6 +158,7 @@ class RunState:
         self.execution: Execution | None = None
         self.timeout_s: float | None = None
         self._counters: dict[str, int] | None = None
+        self._nodes: dict[str, NodeRecord] = {}
         self._seq = itertools.count(last_seq + 1)
         self._watchers: list[asyncio.Future[dict[str, Any]]] | None = None
         self.wakeup: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] | None = None
@@ -229,12 +231,31 @@ class RunState:
             self.run_id, node_id, tool, NodeStatus.RUNNING, inputs, None, None, attempt, now
         )
         await self.storage.put_node(record)
+        self._nodes[node_id] = record
         if self._waits is not None:
             self._waits.node_started(node_id)
         self.publish(
             "node", {"node_id": node_id, "tool": tool, "status": "running", "attempt": attempt}, now
         )
         return record
+
+    async def node_waits(self, node_id: str, waiting: bool) -> None:
+        """Mark a running node as waiting for an answer, or as running again once answered."""
+        record = self._nodes.get(node_id)  # a graph_fn's own body has no node record
+        to = NodeStatus.WAITING if waiting else NodeStatus.RUNNING
+        if record is None or record.status is to or not record.status.can_become(to):
+            return
+        record.status = to
+        await self.storage.put_node(record)
+        self.publish(
+            "node",
+            {
+                "node_id": node_id,
+                "tool": record.tool,
+                "status": to._value_,
+                "attempt": record.attempts,
+            },
+        )
 
     async def node_finished(
         self,
@@ -250,6 +271,7 @@ class RunState:
                 f"node {record.node_id!r} of run {self.run_id}: status {record.status} cannot "
                 f"become {to} (a bug in the engine; please report it)"
             )
+        self._nodes.pop(record.node_id, None)
         record.status = to
         record.outputs = outputs
         record.error = error

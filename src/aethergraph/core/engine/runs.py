@@ -253,6 +253,7 @@ async def _resume_with_answer(
             stored.status = WaitStatus.ANSWERED
             stored.reply = payload
             await storage.put_wait(stored)
+            state.publish("wait_answered", {"wait_id": wait_id, "node_id": stored.node_id})
             await storage.flush()
         state.suspend_on_wait = True  # return to the replier when it asks its next question
 

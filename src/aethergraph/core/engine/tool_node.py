@@ -103,6 +103,8 @@ async def execute_node(
         if check is not None:
             check(node_id, tool, outputs)
     except BaseException as exc:
+        if run.suspend_requested and is_cancellation(exc):
+            raise  # the run stops hosting itself at a wait: its node stays waiting
         error = exc
         if isinstance(exc, TimeoutError) and scope is not None and scope.expired():
             error = NodeTimeoutError(

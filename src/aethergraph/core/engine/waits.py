@@ -136,6 +136,7 @@ class RunWaits:
         opened = OpenWait(record, asyncio.get_running_loop())
         self.open[record.wait_id] = opened
         try:
+            await run.node_waits(record.node_id, True)  # stored by the transition's flush
             await run.transition(RunStatus.WAITING)
             if is_new:
                 await announce(record)
@@ -159,8 +160,10 @@ class RunWaits:
             raise
         finally:
             self.open.pop(record.wait_id, None)
-            if not self.open and run.record.status is RunStatus.WAITING:
-                await asyncio.shield(run.transition(RunStatus.RUNNING))
+            if not run.suspend_requested:  # a run left waiting keeps its node and itself so
+                await asyncio.shield(run.node_waits(record.node_id, False))
+                if not self.open and run.record.status is RunStatus.WAITING:
+                    await asyncio.shield(run.transition(RunStatus.RUNNING))
         record.status = WaitStatus.ANSWERED
         record.reply = payload
         await storage.put_wait(record)
