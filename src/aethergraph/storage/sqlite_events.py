@@ -22,11 +22,16 @@ if TYPE_CHECKING:
 __all__ = ["LAST_SEQ", "PAGES_AFTER", "events_after", "write_pages"]
 
 # Written only when no stored page reaches ``first_seq``: a taken seq is found without a read.
+# Pages never overlap, so the last page by ``first_seq`` (one step down the primary key) holds
+# the run's highest seq.
+_LAST_PAGE = (
+    "SELECT last_seq FROM run_event_pages WHERE run_id = ?1 ORDER BY first_seq DESC LIMIT 1"
+)
 _INSERT_PAGE = (
     "INSERT INTO run_event_pages (run_id, first_seq, last_seq, events) SELECT ?1, ?2, ?3, ?4 "
-    "WHERE NOT EXISTS (SELECT 1 FROM run_event_pages WHERE run_id = ?1 AND last_seq >= ?2)"
+    f"WHERE coalesce(({_LAST_PAGE}), 0) < ?2"
 )
-LAST_SEQ = "SELECT max(last_seq) FROM run_event_pages WHERE run_id = ?"
+LAST_SEQ = f"SELECT coalesce(({_LAST_PAGE}), 0)"
 PAGES_AFTER = (
     "SELECT events FROM run_event_pages WHERE run_id = ? AND last_seq > ? ORDER BY first_seq"
 )
