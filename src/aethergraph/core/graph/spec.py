@@ -200,6 +200,23 @@ class TaskGraph:
         fields = (self.name, self.version, self.nodes, self.inputs, dict(self.defaults), outputs)
         return (TaskGraph, fields)
 
+    def __call__(self, *args: object, **kwargs: object) -> TaskGraph:
+        """The graph itself: the published API's ``my_graph()`` builds the graph it names.
+
+        Raises:
+            GraphDefinitionError: arguments were given; inputs go to ``run(graph, {...})``.
+        """
+        if args or kwargs:
+            raise GraphDefinitionError(
+                f"graph {self.name!r} was already built by @graphify; calling it takes no "
+                "arguments. Pass inputs when running it: run(graph, {'name': value, ...})"
+            )
+        return self
+
+    def build(self) -> TaskGraph:
+        """The graph itself, as the published API's ``my_graph.build()`` returns it."""
+        return self
+
     @property
     def edges(self) -> tuple[tuple[str, str], ...]:
         """Every ``(dependency, dependent)`` pair, by dependent in declaration order."""

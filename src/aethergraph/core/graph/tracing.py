@@ -58,7 +58,8 @@ class NodeHandle(Placeholder):
     Any public attribute selects an output, so ``node_id`` and ``alias`` are the only attributes
     of the handle itself; a tool output with one of those names is selected with ``h["alias"]``.
     Passed whole to another tool or returned from the builder, a handle stands for the node's
-    outputs dict.
+    outputs dict; as the value of one graph output, a handle of a one-output node stands for
+    that output's value.
     """
 
     __slots__ = ("_builder", "_spec")
@@ -307,14 +308,22 @@ class GraphBuilder:
         if isinstance(returned, NodeRef) and returned.key is None:
             return NodeRef(self._producer(returned).id)
         if isinstance(returned, Mapping):
-            return {key: self._wire(value) for key, value in returned.items()}
+            return {key: self._output(value) for key, value in returned.items()}
         if declared is not None and len(declared) == 1:
-            return {declared[0]: self._wire(returned)}
+            return {declared[0]: self._output(returned)}
         raise GraphDefinitionError(
             f"graph {self._name!r}: the builder returned {returned!r}; return a dict of outputs "
             "such as {'result': node.result}, a single node handle, or None (or declare exactly "
             "one output for a single value)"
         )
+
+    def _output(self, value: Any) -> Any:
+        """One graph output: a whole handle of a one-output node stands for that output's value."""
+        if isinstance(value, NodeHandle):
+            spec = self._own(value)
+            if spec.outputs is not None and len(spec.outputs) == 1:
+                return NodeRef(spec.id, spec.outputs[0])
+        return self._wire(value)
 
     def _check_declared(
         self, outputs: Mapping[str, Any] | NodeRef, declared: Sequence[str]
