@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["Memory", "metric_values"]
 
 TOOL_RESULT = "tool_result"
+DEFAULT_SEVERITY = 2
 # How many tool results ``last_by_name`` looks through when full-text narrowing finds nothing.
 _SCAN_LIMIT = 1000
 
@@ -109,6 +110,24 @@ def _io_list(values: Any, what: str) -> list[dict[str, Any]] | None:
     return out
 
 
+def _annotations(severity: int, stage: str | None, signal: str | None) -> list[str]:
+    """The tags that keep ``severity`` (when not the default), ``stage`` and ``signal``."""
+    if isinstance(severity, bool) or not isinstance(severity, int):
+        raise TypeError(f"memory severity must be an int, got {type(severity).__name__}")
+    tags = [] if severity == DEFAULT_SEVERITY else [f"severity:{severity}"]
+    for name, value in (("stage", stage), ("signal", signal)):
+        if value is not None:
+            tags.append(f"{name}:{_nonempty(value, name)}")
+    return tags
+
+
+def _ref(value: Any, name: str) -> list[dict[str, Any]] | None:
+    """``inputs_ref``/``outputs_ref`` as the one ``inputs``/``outputs`` entry of kind ``ref``."""
+    if value is None:
+        return None
+    return [{"name": name, "kind": "ref", "value": json_value(value, f"memory {name}")}]
+
+
 def _as_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
@@ -132,16 +151,34 @@ class Memory:
         data: Any = None,
         *,
         tags: Iterable[str] | None = None,
+        severity: int = DEFAULT_SEVERITY,
+        stage: str | None = None,
         metrics: Mapping[str, Any] | None = None,
+        signal: str | None = None,
         text: str | None = None,
+        inputs_ref: Any = None,
+        outputs_ref: Any = None,
         topic: str | None = None,
     ) -> Event:
-        """Append an event of ``kind`` with JSON ``data``; ``text`` defaults to the data as text."""
+        """Append an event of ``kind`` with JSON ``data``; ``text`` defaults to the data as text.
+
+        ``severity``, ``stage`` and ``signal`` are kept as tags (``stage:train``), so
+        ``search(tags=[...])`` finds them; ``inputs_ref``/``outputs_ref`` (JSON references, such
+        as artifact uris) are kept as ``inputs``/``outputs`` entries of kind ``ref``. The event's
+        properties of the same names read them back.
+        """
         stored = json_value(data, "memory data")
         if text is None and stored is not None:
             text = _as_text(stored)
         return await self._append(
-            kind, data=stored, tags=tags, metrics=metrics, text=text, topic=topic
+            kind,
+            data=stored,
+            tags=[*_names(tags, "tags"), *_annotations(severity, stage, signal)],
+            metrics=metrics,
+            text=text,
+            topic=topic,
+            inputs=_ref(inputs_ref, "inputs_ref"),
+            outputs=_ref(outputs_ref, "outputs_ref"),
         )
 
     async def write_result(
@@ -153,11 +190,12 @@ class Memory:
         tags: Iterable[str] | None = None,
         metrics: Mapping[str, Any] | None = None,
         message: str | None = None,
+        severity: int = DEFAULT_SEVERITY,
     ) -> Event:
         """Record a ``tool_result`` for ``topic``; its data is the outputs as ``{name: value}``.
 
         ``inputs``/``outputs`` are lists of ``{"name", "kind", "value"}`` dicts or a plain
-        ``{name: value}`` dict.
+        ``{name: value}`` dict. ``severity`` is kept as ``record()`` keeps it.
         """
         _nonempty(topic, "topic")
         if message is not None and not isinstance(message, str):
@@ -171,7 +209,7 @@ class Memory:
         return await self._append(
             TOOL_RESULT,
             data={o["name"]: o["value"] for o in outs or []},
-            tags=tags,
+            tags=[*_names(tags, "tags"), *_annotations(severity, None, None)],
             metrics=metrics,
             text="\n".join(parts),
             topic=topic,

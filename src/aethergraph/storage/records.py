@@ -206,6 +206,51 @@ class Event:
         """The event as a JSON-ready dict."""
         return asdict(self)
 
+    @property
+    def event_id(self) -> str:
+        """The event's id (the published API's name for ``id``)."""
+        return self.id
+
+    @property
+    def severity(self) -> int:
+        """The severity given to ``record()``/``write_result()``; kept as tag ``severity:<n>``."""
+        value = self._tagged("severity")
+        return int(value) if value is not None and value.lstrip("-").isdigit() else 2
+
+    @property
+    def stage(self) -> str | None:
+        """The stage given to ``record()``; kept as tag ``stage:<stage>``."""
+        return self._tagged("stage")
+
+    @property
+    def signal(self) -> str | None:
+        """The signal given to ``record()``; kept as tag ``signal:<signal>``."""
+        return self._tagged("signal")
+
+    @property
+    def inputs_ref(self) -> Any:
+        """The ``inputs_ref`` given to ``record()``; kept as its ``inputs`` entry of kind ref."""
+        return _ref_entry(self.inputs, "inputs_ref")
+
+    @property
+    def outputs_ref(self) -> Any:
+        """The ``outputs_ref`` given to ``record()``; kept as its ``outputs`` entry of kind ref."""
+        return _ref_entry(self.outputs, "outputs_ref")
+
+    def _tagged(self, name: str) -> str | None:
+        prefix = f"{name}:"
+        for tag in self.tags:
+            if tag.startswith(prefix):
+                return tag[len(prefix) :]
+        return None
+
+
+def _ref_entry(entries: list[dict[str, Any]] | None, name: str) -> Any:
+    for entry in entries or ():
+        if entry.get("name") == name and entry.get("kind") == "ref":
+            return entry.get("value")
+    return None
+
 
 @dataclass(slots=True)
 class LogEntry:
