@@ -9,8 +9,10 @@ holds, so no caller-supplied string can make the store write or read outside its
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import mimetypes
+import os
 import re
 import stat
 import time
@@ -27,7 +29,6 @@ from aethergraph.storage.records import Artifact
 
 if TYPE_CHECKING:
     import builtins
-    import os
     from collections.abc import AsyncIterator
 
     from aethergraph.services.scope import EventSink, NodeScope
@@ -107,6 +108,60 @@ def _file_size(path: Path, missing: str) -> int:
     return st.st_size
 
 
+def _staged_file(path: Path) -> tuple[int, bool]:
+    """The size of what a writer left at ``path``, and whether it is a link to copy through."""
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"artifact writer: nothing was written to {str(path)!r}") from None
+    if stat.S_ISLNK(st.st_mode):
+        return _file_size(path, "artifact writer: the link points to no file:"), True
+    if not stat.S_ISREG(st.st_mode):
+        raise IsADirectoryError(f"artifact writer: {str(path)!r} is not a regular file")
+    # A hard link shares its inode with a file elsewhere, which could change under the digest.
+    return st.st_size, st.st_nlink > 1
+
+
+def _plain_file_digest(path: Path) -> str:
+    """The sha256 of the regular file at ``path``; a link there is an error, never followed."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as exc:
+        raise StorageError(
+            f"artifact content at {str(path)!r} cannot be opened as a plain file ({exc}); "
+            "a link was stored in place of the bytes: delete it and save the artifact again"
+        ) from exc
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            raise StorageError(f"artifact content at {str(path)!r} is not a regular file")
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def _ranked(found: list[Artifact], metric: str, mode: str) -> list[Artifact]:
+    """The artifacts that have ``metric``, best first; ``found`` is newest first, as are ties."""
+    if mode not in ("max", "min"):
+        raise ValueError(f"artifact metric mode must be 'max' or 'min', got {mode!r}")
+    if not isinstance(metric, str):
+        raise TypeError(f"artifact metric must be a str, got {type(metric).__name__}")
+    if not metric:
+        raise ValueError("artifact metric must be a non-empty str")
+    sign = -1.0 if mode == "max" else 1.0
+    # sorted() is stable, so equal scores keep newest first.
+    return sorted((a for a in found if metric in a.metrics), key=lambda a: sign * a.metrics[metric])
+
+
+def _checked_suffix(suffix: object, what: str) -> str:
+    if not isinstance(suffix, str) or (suffix and not _SUFFIX.fullmatch(suffix)):
+        raise ValueError(f"{what} suffix must look like '.png' or '.tar.gz', got {suffix!r}")
+    return suffix
+
+
+def _flag(value: object, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"artifact {what}= must be True or False, got {value!r}")
+    return value
+
+
 def _labels(labels: Mapping[str, Any] | None) -> dict[str, Any]:
     if labels is None:
         return {}
@@ -138,6 +193,8 @@ class Artifacts:
         self._scope = scope
         self._store = store
         self._events = events
+        # Digests of the artifacts this node saved or looked up: what sync ``to_local_path`` knows.
+        self._known: dict[str, str] = {}
 
     # -- saving ----------------------------------------------------------------------------
     async def save_text(
@@ -150,8 +207,9 @@ class Artifacts:
         metrics: Mapping[str, Any] | None = None,
         suggested_uri: str | None = None,
         mime: str = "text/plain",
+        pin: bool = False,
     ) -> Artifact:
-        """Store ``text`` as UTF-8."""
+        """Store ``text`` as UTF-8; ``pin=True`` pins it at once (see ``pin``)."""
         if not isinstance(text, str):
             raise TypeError(f"save_text() takes a str, got {type(text).__name__}")
         return await self.save_bytes(
@@ -162,6 +220,7 @@ class Artifacts:
             metrics=metrics,
             suggested_uri=suggested_uri,
             mime=mime,
+            pin=pin,
         )
 
     async def save_json(
@@ -174,6 +233,7 @@ class Artifacts:
         metrics: Mapping[str, Any] | None = None,
         suggested_uri: str | None = None,
         mime: str = "application/json",
+        pin: bool = False,
     ) -> Artifact:
         """Store the JSON value ``obj`` as UTF-8 JSON text."""
         value = json_value(obj, "save_json() value")
@@ -185,6 +245,7 @@ class Artifacts:
             metrics=metrics,
             suggested_uri=suggested_uri,
             mime=mime,
+            pin=pin,
         )
 
     async def save_bytes(
@@ -197,12 +258,13 @@ class Artifacts:
         metrics: Mapping[str, Any] | None = None,
         suggested_uri: str | None = None,
         mime: str | None = "application/octet-stream",
+        pin: bool = False,
     ) -> Artifact:
         """Store ``data``."""
         if not isinstance(data, bytes | bytearray | memoryview):
             raise TypeError(f"save_bytes() takes bytes, got {type(data).__name__}")
         blob = bytes(data)
-        meta = self._meta(kind, name, labels, metrics, suggested_uri, mime)
+        meta = self._meta(kind, name, labels, metrics, suggested_uri, mime, pin)
         sha = await self._store.put_bytes(blob)
         return await self._index(sha, len(blob), meta)
 
@@ -216,17 +278,46 @@ class Artifacts:
         labels: Mapping[str, Any] | None = None,
         metrics: Mapping[str, Any] | None = None,
         suggested_uri: str | None = None,
+        pin: bool = False,
     ) -> Artifact:
         """Store a copy of the file at ``path`` (left in place); ``name`` defaults to its name."""
         source = Path(path)
         if mime is None:
             mime = mimetypes.guess_type(source.name)[0]
         meta = self._meta(
-            kind, source.name if name is None else name, labels, metrics, suggested_uri, mime
+            kind, source.name if name is None else name, labels, metrics, suggested_uri, mime, pin
         )
         size = await asyncio.to_thread(_file_size, source, "save_file(): no file at")
         sha = await self._store.put_file(source, move=False)
         return await self._index(sha, size, meta)
+
+    async def save(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        kind: str = "file",
+        labels: Mapping[str, Any] | None = None,
+        metrics: Mapping[str, Any] | None = None,
+        suggested_uri: str | None = None,
+        pin: bool = False,
+        name: str | None = None,
+        mime: str | None = None,
+    ) -> Artifact:
+        """Store a copy of the file at ``path``: the published API's name for ``save_file``."""
+        return await self.save_file(
+            path,
+            kind=kind,
+            name=name,
+            mime=mime,
+            labels=labels,
+            metrics=metrics,
+            suggested_uri=suggested_uri,
+            pin=pin,
+        )
+
+    async def tmp_path(self, suffix: str = "") -> str:
+        """A fresh staging path in the workspace to write a file to, then ``save()``."""
+        return str(self._store.staging_path(_checked_suffix(suffix, "tmp_path()")))
 
     @asynccontextmanager
     async def writer(
@@ -238,28 +329,38 @@ class Artifacts:
         labels: Mapping[str, Any] | None = None,
         metrics: Mapping[str, Any] | None = None,
         mime: str | None = None,
+        pin: bool = False,
     ) -> AsyncIterator[ArtifactWriter]:
         """Yield a writer whose ``path`` the caller fills; store it on success, discard on error.
 
         ``suffix`` (e.g. ``".png"``) is for libraries that choose a format by file extension.
+        What is stored is always the bytes: a link left at ``path`` (symbolic or hard) is
+        copied through, never moved into the store, and the stored blob's digest is checked.
         """
-        if not isinstance(suffix, str) or (suffix and not _SUFFIX.fullmatch(suffix)):
-            raise ValueError(
-                f"artifact writer suffix must look like '.png' or '.tar.gz', got {suffix!r}"
-            )
+        _checked_suffix(suffix, "artifact writer")
         if mime is None:
             mime = mimetypes.guess_type(f"artifact{suffix}")[0]
-        meta = self._meta(kind, name, labels, metrics, None, mime)
+        meta = self._meta(kind, name, labels, metrics, None, mime, pin)
         out = ArtifactWriter(self._store.staging_path(suffix))
         try:
             yield out
-            size = await asyncio.to_thread(
-                _file_size, out.path, "artifact writer: nothing was written to"
-            )
-            sha = await self._store.put_file(out.path, move=True)
+            size, linked = await asyncio.to_thread(_staged_file, out.path)
+            sha = await self._store.put_file(out.path, move=not linked)
+            await self._verify(sha)
             out.artifact = await self._index(sha, size, meta)
         finally:
             out.path.unlink(missing_ok=True)
+
+    async def _verify(self, sha256: str) -> None:
+        """Check that the blob stored under ``sha256`` is a plain file with that digest."""
+        path = await self._store.local_path(sha256)
+        found = await asyncio.to_thread(_plain_file_digest, path)
+        if found != sha256:
+            raise StorageError(
+                f"artifact content stored at {str(path)!r} has sha256 {found}, not {sha256}: "
+                f"the blob in {self._store.location} is damaged or was replaced; delete that "
+                "file and save the artifact again"
+            )
 
     def _meta(
         self,
@@ -269,6 +370,7 @@ class Artifacts:
         metrics: Mapping[str, Any] | None,
         suggested_uri: str | None,
         mime: str | None,
+        pin: bool = False,
     ) -> dict[str, Any]:
         """Validated index fields, checked before any content is stored."""
         if not isinstance(kind, str):
@@ -282,6 +384,7 @@ class Artifacts:
             "labels": _labels(labels),
             "metrics": metric_values(metrics, "artifact metrics"),
             "suggested_uri": _optional_str(suggested_uri, "suggested_uri"),
+            "pinned": _flag(pin, "pin"),
         }
 
     async def _index(self, sha256: str, size: int, meta: dict[str, Any]) -> Artifact:
@@ -300,6 +403,7 @@ class Artifacts:
             **meta,
         )
         await self._store.add_artifact(artifact)
+        self._known[artifact.id] = sha256
         if self._events is not None:
             self._events.publish(
                 "artifact",
@@ -322,6 +426,7 @@ class Artifacts:
         artifact = await self._store.get_artifact(artifact_id)
         if artifact is None:
             raise KeyError(f"no artifact {artifact_id!r} in {self._store.location}")
+        self._known[artifact.id] = artifact.sha256
         return artifact
 
     async def _sha(self, ref: ArtifactRef) -> str:
@@ -359,6 +464,37 @@ class Artifacts:
                 f"artifact content {sha} is missing from {self._store.location}"
             ) from err
 
+    def to_local_path(self, uri_or_id: ArtifactRef) -> str:
+        """A local path for an artifact this node saved or looked up, without awaiting.
+
+        A ``file://`` uri gives its path. For any other artifact, ``await as_local_file(ref)``.
+        """
+        if isinstance(uri_or_id, str) and uri_or_id.startswith("file://"):
+            return uri_or_id[len("file://") :]
+        artifact_id = _artifact_id(uri_or_id)
+        sha = self._known.get(artifact_id)
+        if sha is None or not _SHA256.fullmatch(sha):
+            raise LookupError(
+                f"to_local_path({uri_or_id!r}): artifact {artifact_id!r} was not saved or looked "
+                "up by this node, and finding it needs the index; use "
+                "'await context.artifacts().as_local_file(ref)' instead"
+            )
+        # A local blob store answers without suspending; one that must fetch cannot here.
+        pending = self._store.local_path(sha)
+        try:
+            pending.send(None)
+        except StopIteration as done:
+            return str(done.value)
+        except KeyError as err:
+            raise StorageError(
+                f"artifact content {sha} is missing from {self._store.location}"
+            ) from err
+        pending.close()
+        raise LookupError(
+            f"to_local_path({uri_or_id!r}): {self._store.location} has to fetch the content "
+            "first; use 'await context.artifacts().as_local_file(ref)' instead"
+        )
+
     # -- finding ---------------------------------------------------------------------------
     def _scope_filter(self, scope: str) -> _ScopeFilter:
         s = self._scope
@@ -388,17 +524,32 @@ class Artifacts:
         kind: str | None = None,
         labels: Mapping[str, Any] | None = None,
         name: str | None = None,
+        metric: str | None = None,
+        mode: Literal["max", "min"] = "max",
         scope: ArtifactScope = "all",
         limit: int = 100,
     ) -> builtins.list[Artifact]:
-        """Artifacts matching ``kind``, ``name`` and every label given, newest first."""
-        return await self._store.query_artifacts(
+        """Artifacts matching ``kind``, ``name`` and every label given, newest first.
+
+        With ``metric``, only artifacts that have it, best first (highest for ``mode="max"``,
+        lowest for ``"min"``; ties newest first).
+        """
+        if metric is None:
+            return await self._store.query_artifacts(
+                **self._scope_filter(scope),
+                kind=kind,
+                name=name,
+                labels=_labels(labels) or None,
+                limit=_limit(limit),
+            )
+        found = await self._store.query_artifacts(
             **self._scope_filter(scope),
             kind=kind,
             name=name,
             labels=_labels(labels) or None,
-            limit=_limit(limit),
+            limit=_BEST_SCAN,
         )
+        return _ranked(found, metric, mode)[: _limit(limit)]
 
     async def best(
         self,
@@ -408,23 +559,19 @@ class Artifacts:
         mode: Literal["max", "min"] = "max",
         scope: ArtifactScope = "all",
         labels: Mapping[str, Any] | None = None,
+        filters: Mapping[str, Any] | None = None,
     ) -> Artifact | None:
-        """The artifact of ``kind`` with the highest (or lowest) ``metric``; ties go to newest."""
-        if mode not in ("max", "min"):
-            raise ValueError(f"best() mode must be 'max' or 'min', got {mode!r}")
-        if not isinstance(metric, str):
-            raise TypeError(f"best() metric must be a str, got {type(metric).__name__}")
-        if not metric:
-            raise ValueError("best() metric must be a non-empty str")
+        """The artifact of ``kind`` with the highest (or lowest) ``metric``; ties go to newest.
+
+        ``filters`` (the published API's name) are labels to match, as ``labels`` are.
+        """
+        wanted = {**_labels(filters), **_labels(labels)}
+        _ranked([], metric, mode)  # checks metric and mode before the query
         found = await self._store.query_artifacts(
-            **self._scope_filter(scope), kind=kind, labels=_labels(labels) or None, limit=_BEST_SCAN
+            **self._scope_filter(scope), kind=kind, labels=wanted or None, limit=_BEST_SCAN
         )
-        scored = [a for a in found if metric in a.metrics]
-        if not scored:
-            return None
-        sign = 1.0 if mode == "max" else -1.0
-        # max() keeps the first of equal keys, and ``found`` is newest first.
-        return max(scored, key=lambda a: sign * a.metrics[metric])
+        ranked = _ranked(found, metric, mode)
+        return ranked[0] if ranked else None
 
     async def pin(self, ref: ArtifactRef, pinned: bool = True) -> Artifact:
         """Pin (or unpin) an artifact so cleanup keeps it; the updated index entry."""
