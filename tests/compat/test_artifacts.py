@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ def test_save_a_file_written_to_tmp_path_with_pin_and_read_it_back_by_path(
     async def save(*, context: NodeContext) -> dict[str, Any]:
         arts = context.artifacts()
         path = await arts.tmp_path(suffix=".txt")
-        Path(path).write_text("result 42", encoding="utf-8")
+        await asyncio.to_thread(Path(path).write_text, "result 42", encoding="utf-8")
         art = await arts.save(
             path,
             kind="report",
@@ -34,7 +35,7 @@ def test_save_a_file_written_to_tmp_path_with_pin_and_read_it_back_by_path(
         return {
             "tmp": path,
             "pinned": [art.pinned, note.pinned, (await arts.get(art.id)).pinned],
-            "local": Path(local).read_text(encoding="utf-8"),
+            "local": await asyncio.to_thread(Path(local).read_text, encoding="utf-8"),
             "by_id": arts.to_local_path(art.id) == local,
             "file_uri": arts.to_local_path("file:///data/x.csv"),
         }
@@ -95,11 +96,11 @@ async def write_through_links(target: str, hard: bool, *, context: NodeContext) 
         else:
             w.path.symlink_to(target)
     assert w.artifact is not None
-    Path(target).write_text("changed!", encoding="utf-8")
+    await asyncio.to_thread(Path(target).write_text, "changed!", encoding="utf-8")
     local = Path(await context.artifacts().as_local_file(w.artifact))
     return {
-        "link": local.is_symlink(),
-        "links": local.stat().st_nlink,
+        "link": await asyncio.to_thread(local.is_symlink),
+        "links": (await asyncio.to_thread(local.stat)).st_nlink,
         "stored": await context.artifacts().load_text(w.artifact),
     }
 
