@@ -6,7 +6,8 @@ service ``AttributeError``, so callers can catch either the AetherGraph class or
     AetherGraphError
     ├── ConfigurationError (ValueError)        bad option, bad name, bad workspace
     │   ├── GraphDefinitionError               invalid graph_fn / tool / graphify declaration
-    │   └── InputValidationError               inputs that do not match a graph's parameters
+    │   ├── InputValidationError               inputs that do not match a graph's parameters
+    │   └── JournalMismatchError               a resumed graph_fn calls other steps than before
     ├── ServiceNotFoundError (AttributeError)  context.<name>() for a name nobody registered
     ├── ServiceError (RuntimeError)            a custom service failed to start
     ├── RunError (RuntimeError)                a run could not complete
@@ -15,7 +16,8 @@ service ``AttributeError``, so callers can catch either the AetherGraph class or
     │   ├── RunCancelledError                  the run was cancelled
     │   ├── RunWaitingError                    the run stopped here to wait for an answer
     │   ├── GraphNotFoundError                 a stored run names a graph nobody imported
-    │   └── DependencyFailedError              a node was skipped because a dependency failed
+    │   ├── DependencyFailedError              a node was skipped because a dependency failed
+    │   └── StepFailedError                    a journaled step failed (replayed on resume)
     ├── ChannelError (RuntimeError)            a channel could not deliver or obtain an answer
     ├── LLMError (RuntimeError)                a model provider refused or failed a call
     ├── MCPError (RuntimeError)                an MCP server refused or failed a call
@@ -37,6 +39,7 @@ __all__ = [
     "GraphDefinitionError",
     "GraphNotFoundError",
     "InputValidationError",
+    "JournalMismatchError",
     "LLMError",
     "MCPError",
     "NodeTimeoutError",
@@ -48,6 +51,7 @@ __all__ = [
     "ServerError",
     "ServiceError",
     "ServiceNotFoundError",
+    "StepFailedError",
     "StorageError",
 ]
 
@@ -66,6 +70,10 @@ class GraphDefinitionError(ConfigurationError):
 
 class InputValidationError(ConfigurationError):
     """Inputs given to a run do not match what the graph declares."""
+
+
+class JournalMismatchError(ConfigurationError):
+    """A graph_fn run being resumed now calls other steps than it recorded (its code changed)."""
 
 
 class ServiceNotFoundError(AetherGraphError, AttributeError):
@@ -102,6 +110,10 @@ class GraphNotFoundError(RunError):
 
 class DependencyFailedError(RunError):
     """A node was skipped because a node it depends on failed."""
+
+
+class StepFailedError(RunError):
+    """A journaled step failed with an error of a type that cannot be rebuilt for the replay."""
 
 
 class ChannelError(AetherGraphError, RuntimeError):

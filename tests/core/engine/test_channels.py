@@ -117,12 +117,12 @@ def test_console_ask_text_reads_the_answer_from_piped_stdin(tmp_path: Path) -> N
     assert "What is your name?" in done.stdout
 
 
-def test_console_ask_text_at_end_of_input_fails_fast_naming_standard_input(
+def test_console_ask_text_at_end_of_input_leaves_the_run_waiting_naming_standard_input(
     tmp_path: Path,
 ) -> None:
     done, elapsed = run_console(tmp_path, "question", None)
     assert done.returncode == 3, done.stderr
-    assert "ERROR ChannelError" in done.stdout
+    assert "ERROR RunWaitingError" in done.stdout
     assert "standard input" in done.stdout
     assert elapsed < 15
 

@@ -8,6 +8,9 @@ first use and kept for the node.
 
 from __future__ import annotations
 
+import asyncio
+import secrets
+import uuid as _uuid_module
 from typing import TYPE_CHECKING, Any
 
 from aethergraph.services.artifacts import Artifacts
@@ -92,12 +95,57 @@ class NodeContext:
         """A client of the MCP server registered as ``server``; its calls are recorded."""
         return self._builtin("mcp", keyed=True)(server)  # type: ignore[no-any-return]
 
+    # -- journaled values: a resumed run gets back what the first run saw -----------------------
+    @property
+    def step_key(self) -> str:
+        """A key naming this node stably across resumes (hand it to systems that deduplicate)."""
+        return f"{self.run_id}/{self.node_id}"
+
+    async def now(self) -> float:
+        """The current time (seconds since the epoch), journaled: a replay sees the same."""
+        return await self._run.run_step(self.node_id, "now", self._time)  # type: ignore[no-any-return]
+
+    async def random(self) -> float:
+        """A random float in [0, 1), journaled: a replay sees the same."""
+        return await self._run.run_step(self.node_id, "random", _random)  # type: ignore[no-any-return]
+
+    async def uuid(self) -> str:
+        """A random UUID (hex), journaled: a replay sees the same."""
+        return await self._run.run_step(self.node_id, "uuid", _uuid)  # type: ignore[no-any-return]
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep durably: the wake-up time is journaled; a resumed run sleeps only what is left."""
+        clock = self._run.runtime.clock
+
+        async def wake_at() -> float:
+            return clock.time() + seconds
+
+        wake = await self._run.run_step(self.node_id, "sleep", wake_at)
+        remaining = wake - clock.time()
+        if remaining > 0:
+            try:
+                async with clock.timeout(remaining):
+                    await asyncio.Event().wait()
+            except TimeoutError:
+                pass
+
+    async def _time(self) -> float:
+        return self._run.runtime.clock.time()
+
     def __getattr__(self, name: str) -> Callable[..., Any]:
         if name.startswith("_"):
             raise AttributeError(name)
         resolve_service(name)  # raises ServiceNotFoundError (an AttributeError) with suggestions
         accessor = self.__dict__[name] = service_accessor(name)
         return accessor
+
+
+async def _random() -> float:
+    return secrets.SystemRandom().random()
+
+
+async def _uuid() -> str:
+    return _uuid_module.uuid4().hex
 
 
 class _StorageFacade(BuiltinService):

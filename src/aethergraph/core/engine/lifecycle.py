@@ -15,10 +15,13 @@ import dataclasses
 import itertools
 from typing import TYPE_CHECKING, Any, Protocol
 
+from aethergraph.core.engine.context import NodeContext
 from aethergraph.core.engine.failure import annotate, describe
+from aethergraph.core.engine.journal import Journal, check_result, replayed_error
 from aethergraph.core.engine.liveness import owner_alive
 from aethergraph.core.engine.monitor import request_cancel, watch_process_runs
 from aethergraph.core.engine.options import new_run_id
+from aethergraph.core.engine.payload import json_inputs, same_json
 from aethergraph.core.engine.waits import RunWaits
 from aethergraph.errors import (
     ConfigurationError,
@@ -41,19 +44,20 @@ from aethergraph.storage.records import (
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
 
-    from aethergraph.core.engine.context import NodeContext
     from aethergraph.core.engine.options import RunOptions
     from aethergraph.core.engine.runtime import Runtime
     from aethergraph.storage.protocols import Storage
 
 __all__ = [
     "FINAL_STATUSES",
+    "ROOT_NODE",
     "Execution",
     "Taken",
     "RunState",
     "admit",
     "execute",
     "mark_stored",
+    "name_child_run",
     "start_run",
 ]
 
@@ -61,6 +65,8 @@ FINAL_STATUSES = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED, Ru
 """A ``run_status`` event with one of these ends a run's stream (until it is resumed)."""
 
 _ACTIVE = (RunStatus.PENDING, RunStatus.RUNNING, RunStatus.WAITING)
+ROOT_NODE = "root"
+"""The node id of a graph_fn's own body."""
 
 
 class Execution(Protocol):
@@ -109,16 +115,19 @@ class RunState:
         "execution",
         "graph_id",
         "inline_child",
+        "journal",
         "limiter",
         "max_concurrency",
         "parent_run_id",
         "record",
+        "resumed",
         "retry",
         "run_id",
         "runtime",
         "session_id",
         "storage",
         "suspend_on_wait",
+        "suspend_reason",
         "suspend_requested",
         "task",
         "timeout_s",
@@ -146,10 +155,15 @@ class RunState:
         # Leave the run ``waiting`` in the workspace at its next wait instead of hosting it.
         self.suspend_on_wait = False
         self.suspend_requested = False
+        self.suspend_reason: str | None = None
         self.task: asyncio.Task[Any] | None = None
         self.children: set[asyncio.Task[Any]] | None = None
         """Child runs this run spawned in the background; the run ends after them."""
         self.inline_child = False
+        self.resumed = last_seq > 0
+        """Whether the run ran before (it has events): a graph_fn run then replays its journal."""
+        self.journal: Journal | None = None
+        """The steps a resumed graph_fn run took before (``None``: every step runs live)."""
         """Whether the run executes on its parent run's task (a child run awaited in place)."""
         self._waits: RunWaits | None = None
         self.limiter: asyncio.Semaphore | None = None
@@ -213,19 +227,72 @@ class RunState:
         await self.storage.flush()
 
     # -- nodes ------------------------------------------------------------------------------
-    def next_node_id(self, name: str) -> str:
-        """A node id unique in the run: ``name_1``, ``name_2``, ..."""
+    def next_node_id(self, name: str, under: str = ROOT_NODE) -> str:
+        """A node id unique in the run, named by where it is called.
+
+        The n-th call of ``name`` from the run's body is ``name_n``; from inside node ``s`` it
+        is ``s.name_n``. Ids of a resumed run thus repeat those of its first run, whatever
+        steps are replayed instead of executed.
+        """
         counters = self._counters
         if counters is None:
             counters = self._counters = {}
-        n = counters.get(name, 0) + 1
-        counters[name] = n
-        return f"{name}_{n}"
+        key = name if under == ROOT_NODE else f"{under}.{name}"
+        n = counters.get(key, 0) + 1
+        counters[key] = n
+        return f"{key}_{n}"
+
+    async def replay(self, record: NodeRecord) -> dict[str, Any]:
+        """Return (or raise) what a journaled step did, without executing it again."""
+        self.publish(
+            "node",
+            {
+                "node_id": record.node_id,
+                "tool": record.tool,
+                "status": record.status._value_,
+                "attempt": record.attempts,
+                "replayed": True,
+            },
+        )
+        if record.status is NodeStatus.SUCCEEDED:
+            return record.outputs or {}
+        error = replayed_error(record)
+        annotate(error, self.run_id, self.graph_id, record.node_id)
+        raise error
+
+    async def run_step(self, under: str, name: str, call: Callable[[], Awaitable[Any]]) -> Any:
+        """Run ``call`` as a journaled step named ``name`` inside node ``under``; its result.
+
+        The result (JSON) is recorded before it is returned, so a resumed run gets it back
+        without calling again. ``call`` runs with the step's own context, whose ``step_key``
+        names the step stably across resumes.
+        """
+        node_id = self.next_node_id(name, under)
+        journal = self.journal
+        if journal is not None:
+            recorded = journal.step(node_id)
+            if recorded is not None:
+                return (await self.replay(recorded)).get("result")
+        record = await self.node_started(node_id, name, {}, 1)
+        token = _current_context.set(NodeContext(self, node_id))
+        try:
+            result = await call()
+            check_result(self.run_id, node_id, result)
+        except BaseException as exc:
+            cancelled = isinstance(exc, asyncio.CancelledError)
+            status = NodeStatus.CANCELLED if cancelled else NodeStatus.FAILED
+            await self.node_finished(record, status, error=describe(exc))
+            raise
+        finally:
+            _current_context.reset(token)
+        await self.node_finished(record, NodeStatus.SUCCEEDED, outputs={"result": result})
+        return result
 
     async def node_started(
         self, node_id: str, tool: str, inputs: dict[str, Any], attempt: int
     ) -> NodeRecord:
-        """Record that a node (attempt) is running."""
+        """Record that a node (attempt) is running (its inputs in JSON form, or an error)."""
+        inputs = json_inputs(inputs, f"tool {tool!r} (node {node_id!r} of run {self.run_id})")
         now = self.runtime.clock.time()
         record = NodeRecord(
             self.run_id, node_id, tool, NodeStatus.RUNNING, inputs, None, None, attempt, now
@@ -337,9 +404,12 @@ class RunState:
         if isinstance(exc, asyncio.CancelledError):
             if self.suspend_requested and task is not None:
                 task.uncancel()
+                why = f" ({self.suspend_reason})" if self.suspend_reason else ""
                 raised = RunWaitingError(
-                    f"run {self.run_id} of graph {self.graph_id!r} waits for an answer; "
-                    "reply to it with aethergraph.runtime.reply(run_id, ...)"
+                    f"run {self.run_id} of graph {self.graph_id!r} waits for an answer{why}; "
+                    "it is kept in the workspace: answer it with aethergraph.runtime.reply("
+                    f"{self.run_id!r}, ...) or `aethergraph reply {self.run_id} ...` from any "
+                    "process, which resumes it"
                 )
                 await asyncio.shield(self.transition(RunStatus.WAITING))
                 self._settle(None, raised)
@@ -393,9 +463,10 @@ async def start_run(
     A ``run_id`` that names a finished run returns its outputs; one live in this process awaits
     it (see ``admit`` for the rest).
     """
+    parent = _current_context.get()
+    options = name_child_run(options, execution)
     if options.run_id is None and prepare is None:
         # A fresh run id names no stored run: nothing to check or claim (the common path).
-        parent = _current_context.get()
         record = _new_record(runtime, execution, execution.check_inputs(inputs), options, parent)
         storage = runtime.storage(options.workspace)
         await storage.put_run(record)
@@ -409,6 +480,19 @@ async def start_run(
     if executor.inline:
         return await execute(admitted)
     return await executor.submit(admitted.record, lambda: execute(admitted))
+
+
+def name_child_run(options: RunOptions, execution: Execution) -> RunOptions:
+    """``options`` with the run id of a child run started from a node without one.
+
+    A child run's id is named by where it is started (``parent.node.graph_n``), so a parent
+    resumed by replay finds its finished children instead of running them again.
+    """
+    parent = _current_context.get()
+    if options.run_id is not None or parent is None:
+        return options
+    child = parent._run.next_node_id(execution.graph_id, parent.node_id)
+    return options.with_run_id(f"{parent.run_id}.{child}")
 
 
 async def admit(
@@ -609,7 +693,7 @@ def _check_prior(
             f"run {prior.run_id} belongs to graph {prior.graph_id!r}, not "
             f"{execution.graph_id!r}; use a new run_id"
         )
-    if inputs is not None and inputs != prior.inputs:
+    if inputs is not None and not same_json(inputs, prior.inputs):
         raise InputValidationError(
             f"run {prior.run_id} was started with inputs {prior.inputs}; resuming it with "
             "other inputs would mix two computations. Resume with the same inputs (or none), "

@@ -56,6 +56,14 @@ class RunOptions:
             raise ConfigurationError(f"timeout_s must be a positive number, got {t!r}")
         self.timeout_s: float | None = t
 
+    def with_run_id(self, run_id: str) -> RunOptions:
+        """These options for the run ``run_id``."""
+        copy = RunOptions.__new__(RunOptions)
+        for name in OPTION_NAMES:
+            setattr(copy, name, getattr(self, name))
+        copy.run_id = run_id
+        return copy
+
 
 def _opt_str(opts: Mapping[str, Any], key: str) -> str | None:
     value = opts.get(key)

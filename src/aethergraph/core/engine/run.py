@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any, Unpack
 
 from aethergraph.core.engine.context import NodeContext
 from aethergraph.core.engine.failure import annotate
-from aethergraph.core.engine.lifecycle import start_run
+from aethergraph.core.engine.journal import Journal
+from aethergraph.core.engine.lifecycle import ROOT_NODE, start_run
 from aethergraph.core.engine.options import NO_OPTIONS, RunOptionArgs, RunOptions
 from aethergraph.core.engine.runtime import current_runtime
 from aethergraph.core.engine.scheduler import task_graph_execution
@@ -24,8 +25,6 @@ if TYPE_CHECKING:
 
 __all__ = ["ROOT_NODE", "FunctionExecution", "execution_of", "run", "run_async"]
 
-ROOT_NODE = "root"
-
 
 class FunctionExecution:
     """A graph_fn (or a tool run on its own) as a run: its body is the function, node ``root``."""
@@ -37,7 +36,7 @@ class FunctionExecution:
         self.kind = target.sig.kind
         self.graph_id = target.name
         self.digest: str | None = None
-        self.durable = False
+        self.durable = True  # its steps are journaled and its waits outlive the process
 
     def check_inputs(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
         """Unknown or missing inputs are an ``InputValidationError`` naming them."""
@@ -46,7 +45,14 @@ class FunctionExecution:
         return dict(inputs)
 
     async def execute(self, state: RunState) -> dict[str, Any]:
-        """Call the function with the run's inputs (and its context) as node ``root``."""
+        """Call the function with the run's inputs (and its context) as node ``root``.
+
+        A resumed run replays: its recorded steps return their results without executing.
+        """
+        if state.resumed:
+            records = await state.storage.list_nodes(state.run_id)
+            if records:
+                state.journal = Journal(state.run_id, state.graph_id, records)
         target = self.target
         ctx = NodeContext(state, ROOT_NODE)
         token = _current_context.set(ctx)

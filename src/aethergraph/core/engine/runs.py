@@ -16,6 +16,7 @@ from aethergraph.core.engine.lifecycle import (
     admit,
     execute,
     mark_stored,
+    name_child_run,
     start_run,
 )
 from aethergraph.core.engine.liveness import owner_alive
@@ -123,8 +124,11 @@ async def submit_run_async(
     already live here, starts nothing.
     """
     runtime = current_runtime()
-    options = RunOptions({**opts, "run_id": opts.get("run_id") or new_run_id()})
-    admitted = await admit(runtime, execution_of(target), inputs or {}, options)
+    execution = execution_of(target)
+    options = name_child_run(RunOptions(opts), execution)
+    if options.run_id is None:
+        options = options.with_run_id(new_run_id())
+    admitted = await admit(runtime, execution, inputs or {}, options)
     if not isinstance(admitted, Taken):
         task = runtime.executor.background(execute(admitted))
         task.add_done_callback(_retrieve)
@@ -241,11 +245,6 @@ async def _resume_with_answer(
     storage = runtime.storage(workspace)
     graph = find_graph(record.graph_id, run_id=record.run_id)
     execution = execution_of(graph)
-    if not execution.durable:
-        raise RunError(
-            f"run {record.run_id} is a graph_fn whose process has ended; its Python code cannot "
-            "be resumed after a restart (only @graphify runs can). The wait stays open."
-        )
 
     async def answer(state: RunState) -> None:
         stored = await storage.get_wait(wait_id)

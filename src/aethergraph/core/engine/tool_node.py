@@ -34,7 +34,11 @@ def call_tool_node(
         kwargs.pop(context_param, None)
     inputs = tool.sig.bind(args, kwargs) if args else kwargs
     run = parent._run
-    node_id = run.next_node_id(tool.name)
+    node_id = run.next_node_id(tool.name, parent.node_id)
+    if run.journal is not None:
+        recorded = run.journal.step(node_id)
+        if recorded is not None:
+            return run.replay(recorded)
     policy = tool.retry or run.retry
     if run.limiter is None and policy is None:
         return execute_node(tool, run, node_id, inputs)

@@ -197,6 +197,10 @@ class RunWaits:
                 # Nobody in this process can answer (no input, no server): leave the run
                 # waiting in the workspace for a reply from elsewhere.
                 run.suspend_requested = True
+                run.suspend_reason = (
+                    f"{opened.record.kind} {opened.record.prompt!r} (node "
+                    f"{opened.record.node_id!r}) needs an answer and standard input is at its end"
+                )
                 run.task.cancel()
             return await opened.future
         raise ChannelError(

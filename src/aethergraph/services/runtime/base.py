@@ -102,12 +102,61 @@ def _instance_lock(obj: Any) -> asyncio.Lock:
     return obj._lock
 
 
+def _step(fn: Callable[..., Any] | None = None, *, idempotency_key: bool = False) -> Any:
+    """Mark a service method as a journaled step: ``@Service.step`` or ``@Service.step(...)``.
+
+    Called from a run, the method's result is recorded before it is returned, and a run resumed
+    after a crash gets the recorded result back instead of calling again. Inside the call,
+    ``self.ctx().step_key`` names the step stably across resumes; with
+    ``idempotency_key=True`` it is also passed as the keyword argument ``idempotency_key``, for
+    the external system to deduplicate a call repeated after a crash in the middle of a step.
+    Outside a run the method is called as it is.
+    """
+
+    def decorate(method: Callable[..., Any]) -> Any:
+        name = method.__qualname__
+
+        @functools.wraps(method)
+        async def journaled(self: Any, *args: Any, **kwargs: Any) -> Any:
+            async def call() -> Any:
+                if idempotency_key:
+                    kwargs["idempotency_key"] = _current_context.get().step_key  # type: ignore[union-attr]
+                result = method(self, *args, **kwargs)
+                return await result if inspect.isawaitable(result) else result
+
+            ctx = _current_context.get()
+            if ctx is None:
+                return await call()
+            return await ctx._run.run_step(ctx.node_id, name, call)
+
+        journaled.__aethergraph_step__ = True  # type: ignore[attr-defined]
+        return journaled
+
+    return decorate if fn is None else decorate(fn)
+
+
 class Service:
     """Base class for services reachable as ``context.<name>()``.
 
     Subclasses may define ``async start()`` and ``async close()``; the runtime awaits ``start()``
-    once before a run can use the service and ``close()`` when services are closed.
+    once before a run can use the service and ``close()`` when services are closed. Methods
+    decorated ``@Service.step``, or named in the class attribute ``steps = ("submit", ...)``,
+    are journaled steps of the graph_fn runs that call them.
     """
+
+    step = staticmethod(_step)
+    steps: tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in cls.__dict__.get("steps", ()):
+            method = getattr(cls, name, None)
+            if method is None or not callable(method):
+                raise TypeError(
+                    f"{cls.__name__}.steps names {name!r}, which is not a method of the class"
+                )
+            if not getattr(method, "__aethergraph_step__", False):
+                setattr(cls, name, _step(method))
 
     critical = _Critical()
     """A per-instance async mutex as a decorator: ``self.m = self.critical()(self.m)``,

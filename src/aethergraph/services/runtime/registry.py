@@ -59,7 +59,20 @@ BUILTIN_ACCESSORS = frozenset(
 )
 """Accessor names the runtime owns; a custom service may not shadow them."""
 
-CONTEXT_FIELDS = frozenset({"run_id", "graph_id", "node_id", "session_id", "parent_run_id"})
+CONTEXT_FIELDS = frozenset(
+    {
+        "run_id",
+        "graph_id",
+        "node_id",
+        "session_id",
+        "parent_run_id",
+        "step_key",
+        "now",
+        "random",
+        "uuid",
+        "sleep",
+    }
+)
 """NodeContext attributes that are not services."""
 
 
