@@ -21,6 +21,7 @@ from aethergraph.core.engine.journal import Journal, check_result, replayed_erro
 from aethergraph.core.engine.liveness import owner_alive
 from aethergraph.core.engine.monitor import request_cancel, watch_process_runs
 from aethergraph.core.engine.options import new_run_id
+from aethergraph.core.engine.payload import json_inputs, same_json
 from aethergraph.core.engine.waits import RunWaits
 from aethergraph.errors import (
     ConfigurationError,
@@ -291,6 +292,7 @@ class RunState:
         self, node_id: str, tool: str, inputs: dict[str, Any], attempt: int
     ) -> NodeRecord:
         """Record that a node (attempt) is running (its inputs in JSON form, or an error)."""
+        inputs = json_inputs(inputs, f"tool {tool!r} (node {node_id!r} of run {self.run_id})")
         now = self.runtime.clock.time()
         record = NodeRecord(
             self.run_id, node_id, tool, NodeStatus.RUNNING, inputs, None, None, attempt, now
@@ -691,7 +693,7 @@ def _check_prior(
             f"run {prior.run_id} belongs to graph {prior.graph_id!r}, not "
             f"{execution.graph_id!r}; use a new run_id"
         )
-    if inputs is not None and inputs != prior.inputs:
+    if inputs is not None and not same_json(inputs, prior.inputs):
         raise InputValidationError(
             f"run {prior.run_id} was started with inputs {prior.inputs}; resuming it with "
             "other inputs would mix two computations. Resume with the same inputs (or none), "

@@ -41,8 +41,7 @@ class FunctionExecution:
     def check_inputs(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
         """Unknown or missing inputs are an ``InputValidationError`` naming them."""
         sig = self.target.sig
-        sig.check_inputs(inputs, sig.where)
-        return dict(inputs)
+        return sig.run_inputs(inputs, sig.where)
 
     async def execute(self, state: RunState) -> dict[str, Any]:
         """Call the function with the run's inputs (and its context) as node ``root``.
@@ -58,13 +57,14 @@ class FunctionExecution:
         token = _current_context.set(ctx)
         try:
             context_param = target.sig.context_param
+            inputs = target.sig.call_inputs(state.record.inputs)
             if context_param is None:
-                result = target.fn(**state.record.inputs)
+                result = target.fn(**inputs)
             else:
-                result = target.fn(**state.record.inputs, **{context_param: ctx})
+                result = target.fn(**inputs, **{context_param: ctx})
             if target.is_async:
                 result = await result
-            return target.sig.to_outputs(result, state.run_id)
+            return target.sig.to_outputs(result, state.run_id, ROOT_NODE)
         except Exception as exc:
             annotate(exc, state.run_id, state.graph_id, ROOT_NODE)
             raise

@@ -15,8 +15,9 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from aethergraph.core.engine.catalog import find_tool, graph_tools
+from aethergraph.core.engine.payload import json_inputs
 from aethergraph.core.engine.tool_node import execute_node
-from aethergraph.errors import DependencyFailedError, InputValidationError, OutputContractError
+from aethergraph.errors import DependencyFailedError, InputValidationError
 from aethergraph.storage.records import NodeStatus
 
 if TYPE_CHECKING:
@@ -72,14 +73,7 @@ class TaskGraphExecution:
             raise InputValidationError(
                 f"graph {graph.name!r}: missing required input(s) {', '.join(map(repr, missing))}"
             )
-        merged = {**graph.defaults, **inputs}
-        try:
-            json.dumps(merged)
-        except (TypeError, ValueError) as exc:
-            raise InputValidationError(
-                f"graph {graph.name!r}: inputs must be JSON so the run can be resumed ({exc})"
-            ) from exc
-        return merged
+        return json_inputs({**graph.defaults, **inputs}, f"graph {graph.name!r}")
 
     async def execute(self, state: RunState) -> dict[str, Any]:
         """Schedule the nodes that have no checkpoint yet; the graph's outputs."""
@@ -159,10 +153,7 @@ class _Scheduler:
         policy = tool.retry or self.state.retry
 
         async def attempt(n: int) -> dict[str, Any]:
-            outputs = await execute_node(
-                tool, self.state, node_id, arguments, attempt=n, check=_check_json
-            )
-            return outputs
+            return await execute_node(tool, self.state, node_id, arguments, attempt=n)
 
         if policy is None:
             return await attempt(1)
@@ -180,15 +171,3 @@ class _Scheduler:
                 dep, spec.tool, f"skipped because node {node_id!r} failed"
             )
             pending.extend(self.graph.dependents(dep))
-
-
-def _check_json(node_id: str, tool: Tool[..., Any], outputs: dict[str, Any]) -> None:
-    for key, value in outputs.items():
-        try:
-            json.dumps(value)
-        except (TypeError, ValueError) as exc:
-            raise OutputContractError(
-                f"node {node_id!r} (tool {tool.name!r}) returned output {key!r} of type "
-                f"{type(value).__name__}, which is not JSON; task graph outputs are checkpointed "
-                "as JSON, so return JSON values (save large or binary data as artifacts)"
-            ) from exc

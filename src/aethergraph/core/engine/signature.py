@@ -12,6 +12,8 @@ import functools
 import inspect
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast
 
+from aethergraph.core.engine.input_types import InputTypes
+from aethergraph.core.engine.payload import json_inputs, json_outputs
 from aethergraph.errors import GraphDefinitionError, InputValidationError, OutputContractError
 
 if TYPE_CHECKING:
@@ -46,6 +48,7 @@ class FunctionSignature:
         "params",
         "positional",
         "required",
+        "types",
         "var_keyword",
         "where",
     )
@@ -101,6 +104,7 @@ class FunctionSignature:
         self.defaults = defaults
         self.outputs: tuple[str, ...] | None = _check_outputs(kind, name, outputs)
         self._declared_keys = frozenset(self.outputs or ())
+        self.types = InputTypes.of(fn, self.params, self.where)
 
     def bind(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
         """Map call arguments onto input names (without the context parameter)."""
@@ -136,12 +140,33 @@ class FunctionSignature:
                     f"(required: {', '.join(self.required)})"
                 )
 
-    def to_outputs(self, result: Any, run_id: str) -> dict[str, Any]:
-        """Apply the output contract to a return value.
+    def run_inputs(self, inputs: Mapping[str, Any], where: str) -> dict[str, Any]:
+        """The inputs as stored with a run: checked against the annotations, in JSON form.
+
+        Unknown, missing, mistyped or non-JSON inputs are an ``InputValidationError`` naming them.
+        """
+        self.check_inputs(inputs, where)
+        values = dict(inputs)
+        if self.types is not None:
+            values = self.types.coerce(values)
+        return json_inputs(values, where)
+
+    def call_inputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        """``inputs`` as the function takes them: converted to its annotations (see InputTypes)."""
+        types = self.types
+        return inputs if types is None else types.coerce(inputs)
+
+    def to_outputs(self, result: Any, run_id: str, node_id: str = "root") -> dict[str, Any]:
+        """Apply the output contract to a return value; the outputs in JSON form.
 
         A dict is the outputs; a non-dict maps onto a single declared output (or ``result`` when
-        none is declared); ``None`` with nothing declared is no outputs.
+        none is declared); ``None`` with nothing declared is no outputs. A value with no JSON
+        form is an ``OutputContractError`` naming the run, node, output and type (see payload).
         """
+        outputs = self._outputs(result, run_id)
+        return json_outputs(outputs, f"{self.where} (node {node_id!r} of run {run_id})")
+
+    def _outputs(self, result: Any, run_id: str) -> dict[str, Any]:
         declared = self.outputs
         if isinstance(result, dict):
             if declared and not self._declared_keys <= result.keys():

@@ -66,6 +66,7 @@ async def _with_policies(
 def _call(tool: Tool[..., Any], inputs: dict[str, Any], ctx: NodeContext) -> Any:
     """Call the tool's function with its context injected (a coroutine if the tool is async)."""
     context_param = tool.sig.context_param
+    inputs = tool.sig.call_inputs(inputs)
     if context_param is None:
         return tool.fn(**inputs)
     kwargs = dict(inputs)
@@ -103,7 +104,7 @@ async def execute_node(
                 result = _call(tool, inputs, ctx)
                 if tool.is_async:
                     result = await result
-        outputs = tool.sig.to_outputs(result, run.run_id)
+        outputs = tool.sig.to_outputs(result, run.run_id, node_id)
         if check is not None:
             check(node_id, tool, outputs)
     except BaseException as exc:
