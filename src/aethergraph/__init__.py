@@ -19,10 +19,12 @@ from aethergraph.server.lifecycle import (
     stop_server,
     stop_server_async,
 )
+from aethergraph.services.channel import Button
 from aethergraph.services.runtime.base import Service
 from aethergraph.services.runtime.registry import register_context_service
 
 __all__ = [
+    "Button",
     "NodeContext",
     "RetryPolicy",
     "Service",

@@ -13,6 +13,7 @@ import aethergraph
 from aethergraph.core.engine.tool import Tool
 
 EXPECTED_ALL = [
+    "Button",
     "NodeContext",
     "RetryPolicy",
     "Service",
@@ -134,6 +135,15 @@ SAME_OBJECTS = [
         "register_context_service",
     ),
     ("aethergraph.core.runtime.graph_runner", "run_async", "aethergraph", "run_async"),
+    ("aethergraph", "Button", "aethergraph.services.channel", "Button"),
+    *[
+        ("aethergraph.core.tools", name, "aethergraph.tools", name)
+        for name in ("send_text", "ask_text", "wait_text", "ask_approval", "ask_choice")
+    ],
+    ("aethergraph.server.start", "start", "aethergraph", "start_server"),
+    ("aethergraph.server.start", "stop", "aethergraph", "stop_server"),
+    ("aethergraph.server.start", "start_server", "aethergraph", "start_server"),
+    ("aethergraph.server.start", "stop_server", "aethergraph", "stop_server"),
     # The test kit re-exports the scoped override
     (
         "aethergraph.testing",

@@ -12,13 +12,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import logging
 import socket
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aethergraph.core.engine.runtime import current_runtime
-from aethergraph.errors import ServerError
+from aethergraph.core.graph.validation import suggest
+from aethergraph.errors import ConfigurationError, ServerError
 from aethergraph.services.runtime.registry import close_services
+
+if TYPE_CHECKING:
+    import os
 
 __all__ = ["server_url", "start_server", "start_server_async", "stop_server", "stop_server_async"]
 
@@ -61,7 +66,7 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _make_server(sock: socket.socket, token: str | None) -> tuple[Any, str]:
+def _make_server(sock: socket.socket, token: str | None, log_level: str) -> tuple[Any, str]:
     import uvicorn
 
     from aethergraph.server.app import create_app
@@ -69,7 +74,7 @@ def _make_server(sock: socket.socket, token: str | None) -> tuple[Any, str]:
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     config = uvicorn.Config(
-        create_app(token=token), log_level="warning", lifespan="off", access_log=False
+        create_app(token=token), log_level=log_level, lifespan="off", access_log=False
     )
     server = uvicorn.Server(config)
     # The embedding program owns its signals (Ctrl-C), not the sidecar.
@@ -87,25 +92,66 @@ def _token_for(host: str, token: str | None) -> str | None:
     return token
 
 
-def _prepare(host: str, port: int, token: str | None) -> tuple[Any, socket.socket, str]:
+_ACCEPTED = ("host", "port", "token", "workspace", "log_level")
+_LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+
+
+def _settings(
+    workspace: str | os.PathLike[str] | None, log_level: str | None, unknown: dict[str, Any]
+) -> str:
+    """Apply ``workspace`` and ``log_level``; the server's own log level. Unknown keys fail."""
+    if unknown:
+        name = sorted(unknown)[0]
+        raise ConfigurationError(
+            f"start_server() got unknown keyword argument(s) {', '.join(sorted(unknown))}; it "
+            f"accepts {', '.join(_ACCEPTED)}.{suggest(name, _ACCEPTED)}"
+        )
+    level = "warning" if log_level is None else str(log_level).lower()
+    if level not in _LOG_LEVELS:
+        raise ConfigurationError(
+            f"start_server(log_level={log_level!r}): use one of {', '.join(_LOG_LEVELS)}"
+        )
+    if log_level is not None:
+        logging.getLogger("aethergraph").setLevel(level.upper())
+    if workspace is not None:
+        current_runtime().configure(workspace=workspace)
+    return level
+
+
+def _prepare(
+    host: str, port: int, token: str | None, log_level: str
+) -> tuple[Any, socket.socket, str]:
     """Check the token rule, then bind; the socket is closed again if the server cannot be made."""
     checked = _token_for(host, token)
     sock = _bind(host, port)
     try:
-        server, url = _make_server(sock, checked)
+        server, url = _make_server(sock, checked, log_level)
     except BaseException:
         sock.close()
         raise
     return server, sock, url
 
 
-def start_server(host: str = "127.0.0.1", port: int = 8745, *, token: str | None = None) -> str:
-    """Start the server on a background thread; return its URL once it accepts connections."""
+def start_server(
+    host: str = "127.0.0.1",
+    port: int = 8745,
+    *,
+    token: str | None = None,
+    workspace: str | os.PathLike[str] | None = None,
+    log_level: str | None = None,
+    **unknown: Any,
+) -> str:
+    """Start the server on a background thread; return its URL once it accepts connections.
+
+    ``workspace`` chooses where runs are kept (as ``aethergraph.runtime.configure``);
+    ``log_level`` (``"info"``, ...) applies to the server and the ``aethergraph`` loggers.
+    """
     global _current
     with _guard:
         if _current is not None:
             raise ServerError(f"a server is already running at {_current.url}; stop_server() first")
-        server, sock, url = _prepare(host, port, token)
+        level = _settings(workspace, log_level, unknown)
+        server, sock, url = _prepare(host, port, token, level)
         loop = asyncio.new_event_loop()
         started = threading.Event()
         failure: list[BaseException] = []
@@ -158,13 +204,20 @@ async def _serve(server: Any, sock: socket.socket, started: threading.Event) -> 
 
 
 async def start_server_async(
-    host: str = "127.0.0.1", port: int = 8745, *, token: str | None = None
+    host: str = "127.0.0.1",
+    port: int = 8745,
+    *,
+    token: str | None = None,
+    workspace: str | os.PathLike[str] | None = None,
+    log_level: str | None = None,
+    **unknown: Any,
 ) -> str:
     """Serve on the running event loop; return the URL once it accepts connections."""
     global _current
     if _current is not None:
         raise ServerError(f"a server is already running at {_current.url}; stop_server() first")
-    server, sock, url = _prepare(host, port, token)
+    level = _settings(workspace, log_level, unknown)
+    server, sock, url = _prepare(host, port, token, level)
     loop = asyncio.get_running_loop()
     running = _Running(server, url, loop)
     running.task = asyncio.ensure_future(server.serve(sockets=[sock]))

@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import tempfile
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from aethergraph.core.graph.validation import suggest
 from aethergraph.errors import ConfigurationError, NodeTimeoutError
-from aethergraph.services.console import ConsoleChannel, choice_from_answer
+from aethergraph.services.artifacts import Artifacts
+from aethergraph.services.console import ConsoleChannel, choice_from_answer, interactive
 from aethergraph.storage.records import WaitRecord
 
 if TYPE_CHECKING:
@@ -30,11 +34,13 @@ if TYPE_CHECKING:
     from aethergraph.storage.protocols import Storage
 
 __all__ = [
+    "Button",
     "ChannelAdapter",
     "ChannelSession",
     "FileChannel",
     "Message",
     "Progress",
+    "Stream",
     "WaitHost",
     "choice_from_answer",
     "get_channel_adapter",
@@ -44,6 +50,15 @@ __all__ = [
 ]
 
 _MISSING: Any = object()
+UPLOAD_KIND = "upload"
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    """One button of ``send_buttons``: the ``label`` people see and the ``value`` it stands for."""
+
+    label: str
+    value: str | None = None
 
 
 @dataclass(slots=True)
@@ -116,7 +131,25 @@ _adapters: dict[str, ChannelAdapter] = {"console": ConsoleChannel()}
 _aliases: dict[str, str] = {}
 _file_channels: dict[Path, FileChannel] = {}
 _default_key = "console"
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+# One part of a ``file:`` channel name: it starts with a letter or digit, so never ``.``/``..``.
+_SAFE_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+_MAX_DEPTH = 8
+
+
+def _file_channel_path(key: str, folder: Path) -> Path:
+    """``<folder>/channels/<name>.jsonl`` for ``file:<name>``; the name may hold sub-folders."""
+    name = key[len("file:") :]
+    parts = name.split("/")
+    bad = [p for p in parts if not _SAFE_PART.fullmatch(p)]
+    if bad or len(parts) > _MAX_DEPTH:
+        problem = f"{bad[0]!r} is not a valid part" if bad else f"more than {_MAX_DEPTH} parts"
+        raise ConfigurationError(
+            f"channel {key!r}: the file name {name!r} has {problem}. It names a file inside the "
+            "workspace's channels folder: '/'-separated parts of letters, digits, '.', '_' or "
+            f"'-', each starting with a letter or digit, at most {_MAX_DEPTH} deep (no '..', "
+            "no absolute path, no control characters), such as 'file:runs/today'"
+        )
+    return folder / "channels" / f"{name}.jsonl"
 
 
 def register_channel(key: str, adapter: ChannelAdapter) -> None:
@@ -148,20 +181,16 @@ def get_channel_adapter(key: str | None, workspace: str) -> tuple[str, ChannelAd
     adapter = _adapters.get(resolved)
     if adapter is not None:
         return resolved, adapter
+    if resolved.startswith("console:"):  # the published API's ``console:stdin`` and kin
+        return resolved, _adapters["console"]
     if resolved.startswith("file:"):
-        name = resolved[5:]
-        if not _SAFE_NAME.match(name):
-            raise ConfigurationError(
-                f"channel {resolved!r}: the file name {name!r} must be letters, digits, '.', '_' "
-                "or '-' (it names a file inside the workspace's channels folder)"
-            )
         # In-memory runs have no workspace folder: their file channels go to the temp folder.
         folder = (
             Path(workspace)
             if workspace != "memory"
             else Path(tempfile.gettempdir()) / "aethergraph-memory"
         )
-        path = folder / "channels" / f"{name}.jsonl"
+        path = _file_channel_path(resolved, folder)
         # One adapter per file, not per key: the same key in another workspace is another file.
         file_channel = _file_channels.get(path)
         if file_channel is None:
@@ -170,7 +199,7 @@ def get_channel_adapter(key: str | None, workspace: str) -> tuple[str, ChannelAd
     known = sorted({*_adapters, *_aliases})
     raise ConfigurationError(
         f"no channel {resolved!r} (known: {', '.join(known)}, or 'file:NAME'); register one with "
-        "aethergraph.runtime.register_channel(key, adapter)"
+        f"aethergraph.runtime.register_channel(key, adapter).{suggest(resolved, known)}"
     )
 
 
@@ -219,6 +248,41 @@ class Progress:
             await self.done()
 
 
+class Stream:
+    """A message sent in pieces: ``delta(text)`` as they come, then ``end(full_text=...)``."""
+
+    def __init__(self, session: ChannelSession) -> None:
+        self._session = session
+        self._parts: list[str] = []
+        self.ended = False
+
+    async def delta(self, text: str) -> None:
+        """Send the next piece of the message."""
+        if self.ended:
+            raise ValueError("stream.delta() after stream.end(): open a new channel().stream()")
+        self._parts.append(str(text))
+        await self._session._emit("stream_delta", str(text))
+
+    async def end(self, full_text: str | None = None) -> None:
+        """Finish the message; ``full_text`` (default: the pieces joined) is the whole of it."""
+        if self.ended:
+            return
+        self.ended = True
+        text = "".join(self._parts) if full_text is None else str(full_text)
+        await self._session._emit("stream_end", text, {"streamed": bool(self._parts)})
+
+    async def __aenter__(self) -> Stream:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.end()
+
+
 class ChannelSession:
     """``context.channel(key)``: messages and questions from one node on one channel."""
 
@@ -226,8 +290,14 @@ class ChannelSession:
         self, scope: NodeScope, storage: Storage, waits: WaitHost, key: str | None = None
     ) -> None:
         self._scope = scope
+        self._storage = storage
         self._waits = waits
         self.key, self._adapter = get_channel_adapter(key, storage.location)
+
+    def _artifacts(self) -> Artifacts:
+        # A NodeContext's own artifacts() also reports saves on the run's event stream.
+        bound = getattr(self._scope, "artifacts", None)
+        return bound() if callable(bound) else Artifacts(self._scope, self._storage)
 
     async def _emit(
         self,
@@ -244,17 +314,98 @@ class ChannelSession:
         """Send a line of text."""
         await self._emit("text", str(text))
 
-    async def send_file(self, path: str | Path, *, caption: str | None = None) -> None:
-        """Tell people about a file (its path and caption)."""
-        await self._emit("file", caption or Path(path).name, {"path": str(path)})
+    async def send_file(
+        self,
+        url: str | Path | None = None,
+        *,
+        file_bytes: bytes | None = None,
+        filename: str | None = None,
+        title: str | None = None,
+        caption: str | None = None,
+    ) -> None:
+        """Tell people about a file: a path or url, or ``file_bytes`` kept as an artifact.
+
+        Bytes are saved into the workspace (an artifact of kind ``file``) and the message gives
+        its local path and uri.
+        """
+        if (url is None) == (file_bytes is None):
+            raise ValueError("send_file() takes a path or url, or file_bytes=..., not both")
+        label = title or caption
+        if file_bytes is None:
+            shown = str(url)
+            await self._emit("file", label or filename or Path(shown).name, {"path": shown})
+            return
+        artifacts = self._artifacts()
+        saved = await artifacts.save_bytes(file_bytes, kind="file", name=filename, mime=None)
+        local = await artifacts.as_local_file(saved)
+        data = {"path": local, "uri": saved.uri, "filename": filename}
+        await self._emit("file", label or filename or saved.uri, data)
 
     async def send_image(self, path: str | Path, *, caption: str | None = None) -> None:
         """Tell people about an image file."""
         await self._emit("image", caption or Path(path).name, {"path": str(path)})
 
-    async def send_buttons(self, text: str, buttons: Sequence[str]) -> None:
-        """Offer choices without waiting for one (use ``ask_choice`` to wait)."""
-        await self._emit("buttons", text, options=[str(b) for b in buttons])
+    async def send_buttons(
+        self,
+        text: str,
+        buttons: Sequence[str | Button],
+        *,
+        meta: dict[str, Any] | None = None,
+    ) -> None:
+        """Offer choices without waiting for one (use ``ask_choice`` to wait).
+
+        A button is a label or a ``Button(label, value)``; ``meta`` travels with the message.
+        """
+        items = [b if isinstance(b, Button) else Button(str(b)) for b in buttons]
+        data = {
+            "buttons": [{"label": b.label, "value": b.value or b.label} for b in items],
+            "meta": dict(meta or {}),
+        }
+        await self._emit("buttons", text, data, options=[b.label for b in items])
+
+    def stream(self) -> Stream:
+        """A message sent in pieces: ``async with channel().stream() as s: await s.delta(t)``."""
+        return Stream(self)
+
+    async def ask_files(
+        self,
+        prompt: str,
+        *,
+        accept: Sequence[str] | None = None,
+        multiple: bool = False,
+        timeout_s: float | None = None,
+    ) -> dict[str, Any]:
+        """Ask for files: ``{"text": answer, "files": [artifact, ...]}`` (JSON index entries).
+
+        On the console, people answer with local paths (quoted when they hold spaces); each
+        file is stored as an artifact of kind ``upload``. ``accept`` lists suffixes such as
+        ``".csv"``.
+        """
+        wanted = [a.lower() for a in accept or ()]
+
+        def check(text: str) -> str | None:
+            return _files_problem(text, wanted, multiple)
+
+        reply = await self._ask("files", prompt, None, timeout_s, _MISSING, check)
+        text = reply["text"]
+        problem = check(text)
+        if problem is not None:
+            raise ValueError(f"ask_files {prompt!r}: {problem}")
+        artifacts = self._artifacts()
+        batch = uuid.uuid4().hex
+        files = []
+        for path in shlex.split(text):
+            saved = await artifacts.save_file(path, kind=UPLOAD_KIND, labels={"upload": batch})
+            files.append(saved.to_json())
+        return {"text": text, "files": files}
+
+    async def get_latest_uploads(self) -> list[dict[str, Any]]:
+        """The files of this run's latest ``ask_files`` answer, as JSON index entries."""
+        found = await self._artifacts().search(kind=UPLOAD_KIND, scope="run")
+        if not found:
+            return []
+        batch = found[0].labels.get("upload")
+        return [a.to_json() for a in reversed(found) if a.labels.get("upload") == batch]
 
     def progress(self, *, title: str, total: int | None = None) -> Progress:
         """A progress report for this node."""
@@ -267,6 +418,7 @@ class ChannelSession:
         options: list[str] | None,
         timeout_s: float | None,
         default: Any,
+        check: Callable[[str], str | None] | None = None,
     ) -> dict[str, Any]:
         if timeout_s is not None and timeout_s <= 0:
             raise ValueError(f"{kind}: timeout_s must be > 0, got {timeout_s}")
@@ -283,12 +435,33 @@ class ChannelSession:
             deadline=now + timeout_s if timeout_s is not None else None,
         )
 
+        announced = False
+
         async def announce(opened: WaitRecord) -> None:
+            nonlocal announced
+            announced = True
             await self._emit("prompt", prompt, {"wait_id": opened.wait_id, "kind": kind}, options)
+
+        source = self._adapter.answer_source()
+
+        async def read_local(opened: WaitRecord) -> str:
+            assert source is not None
+            if not announced and isinstance(self._adapter, ConsoleChannel) and interactive():
+                # A resumed run waits on a question an earlier process asked: ask it again.
+                await announce(opened)
+            while True:
+                text = await source(opened)
+                problem = check(text) if check is not None else None
+                if problem is None:
+                    return text
+                await self._emit("text", f"{problem}; please answer again:")
 
         try:
             return await self._waits.wait(
-                record, local=self._adapter.answer_source(), timeout_s=timeout_s, announce=announce
+                record,
+                local=read_local if source is not None else None,
+                timeout_s=timeout_s,
+                announce=announce,
             )
         except NodeTimeoutError:
             if default is _MISSING:
@@ -333,6 +506,24 @@ class ChannelSession:
         reply = await self._ask("approval", prompt, opts, timeout_s, default)
         choice = reply["choice"]
         return {"approved": choice == opts[0], "choice": choice}
+
+
+def _files_problem(text: str, accept: list[str], multiple: bool) -> str | None:
+    """Why an answer to ``ask_files`` names no usable files, or None when it does."""
+    try:
+        paths = shlex.split(text)
+    except ValueError as exc:
+        return f"cannot read the paths in {text!r} ({exc}); quote paths that hold spaces"
+    if not paths:
+        return "answer with the path of a local file"
+    if len(paths) > 1 and not multiple:
+        return f"one file is asked for, got {len(paths)} paths"
+    for path in paths:
+        if not Path(path).is_file():
+            return f"no file at {path!r}"
+        if accept and not any(path.lower().endswith(a) for a in accept):
+            return f"{path!r} is not one of the accepted kinds ({', '.join(accept)})"
+    return None
 
 
 def _options(options: Sequence[str]) -> list[str]:

@@ -20,7 +20,18 @@ if TYPE_CHECKING:
     from aethergraph.services.channel import Message
     from aethergraph.storage.records import WaitRecord
 
-__all__ = ["ConsoleChannel", "StdinLines", "choice_from_answer", "read_answer"]
+__all__ = ["ConsoleChannel", "StdinLines", "choice_from_answer", "interactive", "read_answer"]
+
+ANSWER_HINT = "Answer with a number or a label:"
+
+
+def interactive() -> bool:
+    """Whether standard input is a terminal (a person may be typing), not a pipe or a file."""
+    stream = sys.stdin
+    try:
+        return stream is not None and not stream.closed and stream.isatty()
+    except (OSError, ValueError):
+        return False
 
 
 class StdinLines:
@@ -116,8 +127,18 @@ class ConsoleChannel:
             for i, opt in enumerate(message.options or (), start=1):
                 lines.append(f"  {i}. {opt}")
             if message.options:
-                lines.append("Answer with a number or a label:")
+                lines.append(ANSWER_HINT)
             text = "\n".join(lines)
+        elif message.kind == "stream_delta":
+            sys.stdout.write(message.text)
+            sys.stdout.flush()
+            return
+        elif message.kind == "stream_end":
+            # The pieces are on screen already: end their line; else show the whole text.
+            text = "" if message.data.get("streamed") else message.text
+            sys.stdout.write(text + "\n")
+            sys.stdout.flush()
+            return
         elif message.kind == "buttons":
             text = message.text + "".join(f" [{o}]" for o in message.options or ())
         elif message.kind in ("file", "image"):
@@ -148,6 +169,6 @@ async def read_answer(wait: WaitRecord) -> str:
             return line
         sys.stdout.write(
             f"{line!r} is not one of the options; answer 1-{len(wait.options)} or one of: "
-            f"{', '.join(wait.options)}\n"
+            f"{', '.join(wait.options)}\n{ANSWER_HINT}\n"
         )
         sys.stdout.flush()
