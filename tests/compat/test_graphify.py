@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from aethergraph import graphify, run, run_async, tool
-from aethergraph.errors import GraphDefinitionError
+from aethergraph import graph_fn, graphify, run, run_async, tool
+from aethergraph.errors import ConfigurationError, GraphDefinitionError
 
 
 @tool(outputs=["result"])
@@ -48,3 +48,13 @@ def test_a_whole_handle_of_a_many_output_node_stays_its_outputs_dict() -> None:
         return {"scaled": compat_scale(x), "sum": compat_add(1, 2)}
 
     assert run(scaler(), {"x": 2}) == {"scaled": {"doubled": 4, "tripled": 6}, "sum": 3}
+
+
+def test_reusing_a_run_id_for_another_graph_says_to_share_a_session_instead() -> None:
+    @graph_fn(name="compat_first")
+    async def first() -> dict[str, int]:
+        return {"n": 1}
+
+    run(first, run_id="compat-shared", session_id="s1")
+    with pytest.raises(ConfigurationError, match=r"same session_id=.*its session is 's1'"):
+        run(compat_adder(), {"x": 1, "y": 2}, run_id="compat-shared")

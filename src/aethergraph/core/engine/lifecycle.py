@@ -691,7 +691,9 @@ def _check_prior(
     if prior.graph_id != execution.graph_id:
         raise ConfigurationError(
             f"run {prior.run_id} belongs to graph {prior.graph_id!r}, not "
-            f"{execution.graph_id!r}; use a new run_id"
+            f"{execution.graph_id!r}: a run id names one durable run. Use a new run_id; to "
+            "share memory and artifacts across runs, give them the same session_id=... "
+            f"({'its session is ' + repr(prior.session_id) if prior.session_id else 'it has none'})"
         )
     if inputs is not None and not same_json(inputs, prior.inputs):
         raise InputValidationError(
