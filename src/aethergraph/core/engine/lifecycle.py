@@ -403,8 +403,8 @@ class RunState:
 
         A cancellation by ``cancel_run`` becomes ``RunCancelledError`` (and the task is
         uncancelled: the run was cancelled, not its caller); any other cancellation (Ctrl-C, the
-        caller giving up) leaves the run ``interrupted`` and resumable; a wait that stops hosting
-        the run leaves it ``waiting``; the run's own deadline becomes ``NodeTimeoutError``;
+        caller giving up) leaves the run ``interrupted`` and resumable, or ``waiting`` when it
+        stopped at an open question; a wait that stops hosting the run leaves it ``waiting``; the run's own deadline becomes ``NodeTimeoutError``;
         anything else is the user's exception, unchanged.
         """
         raised = exc
@@ -434,6 +434,8 @@ class RunState:
                     f"run {self.run_id} of graph {self.graph_id!r} was cancelled"
                 )
                 to = RunStatus.CANCELLED
+            elif self.durable and self.record.status is RunStatus.WAITING:
+                to = RunStatus.WAITING  # stopped at an open question: it stays asked
             else:
                 to = RunStatus.INTERRUPTED
         elif deadline is not None and deadline.expired():
