@@ -404,8 +404,9 @@ class RunState:
         A cancellation by ``cancel_run`` becomes ``RunCancelledError`` (and the task is
         uncancelled: the run was cancelled, not its caller); any other cancellation (Ctrl-C, the
         caller giving up) leaves the run ``interrupted`` and resumable, or ``waiting`` when it
-        stopped at an open question; a wait that stops hosting the run leaves it ``waiting``; the run's own deadline becomes ``NodeTimeoutError``;
-        anything else is the user's exception, unchanged.
+        stopped at an open question; a wait that stops hosting the run leaves it ``waiting``;
+        the run's own deadline becomes ``NodeTimeoutError``; anything else is the user's
+        exception, unchanged.
         """
         raised = exc
         task = self.task

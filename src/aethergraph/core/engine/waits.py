@@ -158,9 +158,7 @@ class RunWaits:
             # The process stopping (Ctrl-C, the caller giving up) is not an answer: a durable
             # run stays waiting with its question open, as if the process had been killed.
             stopping = (
-                isinstance(exc, asyncio.CancelledError)
-                and run.durable
-                and not run.cancel_requested
+                isinstance(exc, asyncio.CancelledError) and run.durable and not run.cancel_requested
             )
             if record.status is WaitStatus.OPEN and not run.durable:
                 record.status = WaitStatus.CANCELLED
