@@ -14,6 +14,7 @@ from aethergraph.runtime import (
     register_context_service,
     unregister_context_service,
 )
+from tests.postgres_server import postgres_server
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -29,6 +30,13 @@ def workspace(tmp_path: Path) -> Iterator[Path]:
             yield folder
         finally:
             asyncio.run(runtime.storage().close())
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> Iterator[str]:
+    """The DSN of a throwaway PostgreSQL 15 server, one per session (see tests/postgres_server)."""
+    with postgres_server() as dsn:
+        yield dsn
 
 
 @pytest.fixture

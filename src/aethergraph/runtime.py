@@ -107,10 +107,17 @@ __all__ = [
 
 
 def configure(
-    *, workspace: str | os.PathLike[str] | None = None, storage: Storage | None = None
+    *,
+    workspace: str | os.PathLike[str] | None = None,
+    storage: Storage | None = None,
+    database_url: str | None = None,
 ) -> None:
-    """Choose where runs are kept: a workspace folder, or a storage backend."""
-    current_runtime().configure(workspace=workspace, storage=storage)
+    """Choose where runs are kept: a workspace folder, a PostgreSQL database, or a backend.
+
+    ``database_url`` (``postgresql://...``, default ``AETHERGRAPH_DATABASE_URL``) keeps them in
+    PostgreSQL, shared by every process that names the same database.
+    """
+    current_runtime().configure(workspace=workspace, storage=storage, database_url=database_url)
 
 
 def workspace() -> str:

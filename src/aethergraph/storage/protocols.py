@@ -8,7 +8,7 @@ outputs returned, a node checkpointed, a wait opened, a kv value set, a memory e
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ArtifactIndex",
     "BlobStore",
+    "ChangeFeed",
     "EventStore",
     "KVStore",
     "LogStore",
@@ -122,10 +123,6 @@ class NodeStore(Protocol):
 
     async def put_node(self, record: NodeRecord) -> None:
         """Insert or replace the record with ``(record.run_id, record.node_id)``."""
-
-    async def journal_node(self, record: NodeRecord) -> None:
-        """Like ``put_node`` for a finished step, and durable against a crash of this process
-        when it returns (a backend may write it ahead of its next commit, cheaply)."""
 
     async def list_nodes(self, run_id: str) -> list[NodeRecord]:
         """The run's nodes in the order they were first stored."""
@@ -250,6 +247,18 @@ class WaitStore(Protocol):
         self, *, run_id: str | None = None, status: WaitStatus | None = None
     ) -> list[WaitRecord]:
         """Matching waits, oldest first."""
+
+
+@runtime_checkable
+class ChangeFeed(Protocol):
+    """A backend that can wake a process when another one answers its waits or signals its runs.
+
+    Optional: the run monitor awaits ``changes`` instead of sleeping between its looks at the
+    store when the backend has it (PostgreSQL's ``LISTEN``); others are polled.
+    """
+
+    async def changes(self) -> None:
+        """Return at the next such change from another process (bound it with a timeout)."""
 
 
 class Storage(

@@ -4,15 +4,18 @@ While runs are live on a loop, one monitor task per storage beats the process's 
 others know it is alive), takes the signals other processes left for its runs (``cancel``), and
 picks up answers that other processes stored for its open waits. Within a process everything is
 pushed; across processes the monitor polls the store every ``POLL_S`` seconds, one cheap query
-each.
+each, and a backend that is a ``ChangeFeed`` (PostgreSQL) wakes it sooner when another process
+answers or signals.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import TYPE_CHECKING
 
 from aethergraph.core.engine.liveness import BEAT_S
+from aethergraph.storage.protocols import ChangeFeed
 from aethergraph.storage.records import WaitStatus
 
 if TYPE_CHECKING:
@@ -50,6 +53,7 @@ async def _monitor(
 ) -> None:
     loop = key[0]
     last_beat = float("-inf")
+    feed = storage if isinstance(storage, ChangeFeed) else None
     try:
         while True:
             live = _live_on(runtime, storage, loop)
@@ -65,7 +69,12 @@ async def _monitor(
                     request_cancel(runtime, by_id[run_id])
             for state in live:
                 await _pick_up_answers(state)
-            await asyncio.sleep(POLL_S)
+            if feed is None:
+                await asyncio.sleep(POLL_S)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(POLL_S):
+                        await feed.changes()
     finally:
         _watched.discard(key)
 

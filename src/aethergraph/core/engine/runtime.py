@@ -87,6 +87,8 @@ class Runtime:
         self._workspace: Path | None = None
         self._default: Storage | None = storage
         self._by_path: dict[Path, Storage] = {}
+        self._by_url: dict[str, Storage] = {}
+        self._database_url: str | None = None
         if parent is None:
             atexit.register(self._flush_at_exit)
 
@@ -107,13 +109,28 @@ class Runtime:
         return Path(os.environ.get("AETHERGRAPH_WORKSPACE") or DEFAULT_WORKSPACE).absolute()
 
     def configure(
-        self, *, workspace: str | os.PathLike[str] | None = None, storage: Storage | None = None
+        self,
+        *,
+        workspace: str | os.PathLike[str] | None = None,
+        storage: Storage | None = None,
+        database_url: str | None = None,
     ) -> None:
-        """Choose the workspace folder, or a storage backend (e.g. ``MemoryStorage``)."""
-        if workspace is not None and storage is not None:
-            raise ConfigurationError("configure() takes a workspace or a storage, not both")
+        """Choose the workspace folder, a PostgreSQL database, or a storage backend."""
+        if sum(x is not None for x in (workspace, storage, database_url)) > 1:
+            raise ConfigurationError(
+                "configure() takes one of workspace, storage and database_url, not several"
+            )
         if workspace is not None:
             self._workspace = Path(workspace).absolute()
+            self._database_url = None
+            self._default = None
+        if database_url is not None:
+            if not database_url.startswith(("postgresql://", "postgres://")):
+                raise ConfigurationError(
+                    f"database_url {database_url!r} is not a PostgreSQL URL; give "
+                    "postgresql://user@host:port/database (optionally ?schema=NAME)"
+                )
+            self._database_url = database_url
             self._default = None
         if storage is not None:
             self._default = storage
@@ -122,7 +139,10 @@ class Runtime:
         """The storage for ``workspace`` (default: the configured one), opened on first use."""
         if workspace is None:
             if self._default is None:
-                self._default = self._open(self.workspace())
+                url = self._database_url
+                if url is None and self._workspace is None:
+                    url = os.environ.get("AETHERGRAPH_DATABASE_URL") or None
+                self._default = self._open(self.workspace()) if url is None else self._connect(url)
             return self._default
         return self._open(Path(workspace).absolute())
 
@@ -138,6 +158,24 @@ class Runtime:
             from aethergraph.storage.sqlite import SQLiteStorage  # sqlite3 only when used
 
             store = root._by_path[path] = SQLiteStorage(path)
+        return store
+
+    def _connect(self, url: str) -> Storage:
+        root = self.root
+        store = root._by_url.get(url)
+        if store is None:
+            if not url.startswith(("postgresql://", "postgres://")):
+                raise ConfigurationError(
+                    f"AETHERGRAPH_DATABASE_URL {url!r} is not a PostgreSQL URL; give "
+                    "postgresql://user@host:port/database (optionally ?schema=NAME)"
+                )
+            try:  # asyncpg only when used
+                from aethergraph.storage.postgres.database import PostgresDatabase
+            except ImportError as exc:
+                raise ConfigurationError(
+                    "PostgreSQL storage needs asyncpg: pip install 'aethergraph[postgres]'"
+                ) from exc
+            store = root._by_url[url] = PostgresDatabase(url)
         return store
 
     def all_live(self) -> list[RunState]:
@@ -159,6 +197,7 @@ class Runtime:
             child.configure(workspace=workspace)
         elif storage is None:
             child._workspace, child._default = self._workspace, self._default
+            child._database_url = self._database_url
         token = _current.set(child)
         try:
             yield child

@@ -1,5 +1,7 @@
 """The run tables in PostgreSQL: runs and their claims, nodes, run events, owners, signals.
 
+(Leaving a signal is ``PostgresStorage.signal_run``: it notifies the run's owner too.)
+
 ``PostgresRuns`` is the part of ``PostgresStorage`` the run lifecycle uses. Run events and log
 entries are held in memory when appended (from any thread), and written in one transaction before
 anything reads them, at ``flush()``, or at most ``FLUSH_DEADLINE`` seconds after the first was held.
@@ -58,7 +60,6 @@ _LIST_RUN_EVENTS = (
 _LAST_RUN_EVENT = "SELECT max(seq) FROM run_events WHERE run_id = $1"
 _BEAT = upsert("owners", ("owner", "heartbeat_at"), ("owner",))
 _HEARTBEATS = "SELECT owner, heartbeat_at FROM owners WHERE owner = ANY($1::text[])"
-_SIGNAL = "INSERT INTO run_signals (run_id, signal) VALUES ($1, $2)"
 # SKIP LOCKED: a signal another process is taking is left to it, never returned twice.
 _TAKE_SIGNALS = (
     "DELETE FROM run_signals WHERE seq IN (SELECT seq FROM run_signals WHERE run_id = "
@@ -192,10 +193,6 @@ class PostgresRuns:
         """Insert or replace a node record; a replaced node keeps its place."""
         await self._pool.execute(_PUT_NODE, *rows.node_row(record))
 
-    async def journal_node(self, record: NodeRecord) -> None:
-        """Store a finished step; it is committed when this returns, like every node."""
-        await self.put_node(record)
-
     async def list_nodes(self, run_id: str) -> list[NodeRecord]:
         """The run's nodes in first-stored order."""
         return [rows.node_record(r) for r in await self._pool.fetch(_LIST_NODES, run_id)]
@@ -226,10 +223,6 @@ class PostgresRuns:
     async def heartbeats(self, owners: Sequence[str]) -> dict[str, float]:
         """The last beat of each owner that has one."""
         return {r[0]: r[1] for r in await self._pool.fetch(_HEARTBEATS, list(owners))}
-
-    async def signal_run(self, run_id: str, signal: str) -> None:
-        """Leave a signal for the run's owner."""
-        await self._pool.execute(_SIGNAL, run_id, signal)
 
     async def take_run_signals(self, run_ids: Sequence[str]) -> list[tuple[str, str]]:
         """Remove and return the pending signals of these runs, oldest first."""

@@ -17,15 +17,17 @@ import asyncpg
 from aethergraph.errors import StorageError
 from aethergraph.storage.postgres import rows
 from aethergraph.storage.postgres.blobs import PostgresBlobs
+from aethergraph.storage.postgres.changes import ChangeListener, notify_sql
 from aethergraph.storage.postgres.runs import PostgresRuns
 from aethergraph.storage.postgres.schema import migrate
 from aethergraph.storage.postgres.sql import Where, select, upsert
+from aethergraph.storage.records import WaitStatus
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from pathlib import Path
 
-    from aethergraph.storage.records import Artifact, Event, LogEntry, WaitRecord, WaitStatus
+    from aethergraph.storage.records import Artifact, Event, LogEntry, WaitRecord
 
 __all__ = ["PostgresStorage"]
 
@@ -50,6 +52,8 @@ _SELECT_ARTIFACTS = select("artifacts", rows.ARTIFACT_COLUMNS)
 _PIN_ARTIFACT = "UPDATE artifacts SET pinned = $1 WHERE id = $2 RETURNING 1"
 _PUT_WAIT = upsert("waits", rows.WAIT_COLUMNS, ("wait_id",))
 _SELECT_WAITS = select("waits", rows.WAIT_COLUMNS)
+_PUT_ANSWERED_WAIT = notify_sql(_PUT_WAIT, len(rows.WAIT_COLUMNS) + 1)
+_SIGNAL_NOTIFY = notify_sql("INSERT INTO run_signals (run_id, signal) VALUES ($1, $2)", 3)
 
 
 class PostgresStorage(PostgresRuns):
@@ -59,18 +63,27 @@ class PostgresStorage(PostgresRuns):
     rows to from any thread.
     """
 
-    def __init__(self, pool: asyncpg.Pool, location: str) -> None:
+    def __init__(self, pool: asyncpg.Pool, location: str, dsn: str, schema: str) -> None:
         super().__init__(asyncio.get_running_loop())
         self._pool = pool
         self._location = location
         self._blobs = PostgresBlobs(pool)
         self._closed = False
+        self._changes = ChangeListener(dsn, schema)
 
     @classmethod
     async def connect(
-        cls, dsn: str, *, schema: str = "aethergraph", max_connections: int = 8
+        cls,
+        dsn: str,
+        *,
+        schema: str = "aethergraph",
+        max_connections: int = 8,
+        migrate_schema: bool = True,
     ) -> PostgresStorage:
-        """Open the schema ``schema`` (created if missing) of the database at ``dsn``."""
+        """Open the schema ``schema`` (created if missing) of the database at ``dsn``.
+
+        ``migrate_schema=False`` skips the schema check, for a process that made it already.
+        """
         if not _SCHEMA_NAME.fullmatch(schema):
             raise StorageError(
                 f"{schema!r} is not a usable schema name; use lowercase letters, digits and _"
@@ -78,17 +91,18 @@ class PostgresStorage(PostgresRuns):
         parts = urllib.parse.urlsplit(dsn)
         location = f"{parts.hostname}:{parts.port or 5432}{parts.path} schema {schema}"
         try:
-            conn = await asyncpg.connect(dsn)
-            try:
-                await migrate(conn, schema)
-            finally:
-                await conn.close()
+            if migrate_schema:
+                conn = await asyncpg.connect(dsn)
+                try:
+                    await migrate(conn, schema)
+                finally:
+                    await conn.close()
             pool = await asyncpg.create_pool(
                 dsn, min_size=1, max_size=max_connections, server_settings={"search_path": schema}
             )
         except (OSError, asyncpg.PostgresError) as exc:
             raise StorageError(f"cannot open the PostgreSQL storage at {location}: {exc}") from exc
-        return cls(pool, location)
+        return cls(pool, location, dsn, schema)
 
     @property
     def location(self) -> str:
@@ -118,6 +132,7 @@ class PostgresStorage(PostgresRuns):
             await self.flush()
         finally:
             self._closed = True
+            await self._changes.close()
             await self._pool.close()
             self._blobs.discard_files()
 
@@ -276,8 +291,27 @@ class PostgresStorage(PostgresRuns):
 
     # -- waits -----------------------------------------------------------------------------
     async def put_wait(self, record: WaitRecord) -> None:
-        """Insert or replace a wait; a replaced wait keeps its place."""
-        await self._pool.execute(_PUT_WAIT, *rows.wait_row(record))
+        """Insert or replace a wait; a replaced wait keeps its place.
+
+        An answered wait wakes the process hosting its run (``changes``) when it commits.
+        """
+        row = rows.wait_row(record)
+        if record.status is WaitStatus.ANSWERED:
+            await self._pool.execute(_PUT_ANSWERED_WAIT, *row, self._changes.channel)
+        else:
+            await self._pool.execute(_PUT_WAIT, *row)
+
+    async def signal_run(self, run_id: str, signal: str) -> None:
+        """Leave a signal for the run's owner, and wake it (``changes``)."""
+        await self._pool.execute(_SIGNAL_NOTIFY, run_id, signal, self._changes.channel)
+
+    async def changes(self) -> None:
+        """Return once another process answered a wait or signalled a run.
+
+        Listens (``LISTEN``) from the first call on, on a connection of its own; the caller
+        bounds the wait with a timeout.
+        """
+        await self._changes.wait()
 
     async def get_wait(self, wait_id: str) -> WaitRecord | None:
         """The wait, or ``None``."""

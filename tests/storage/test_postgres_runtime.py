@@ -1,0 +1,199 @@
+"""Runs kept in PostgreSQL: selected by URL, shared by processes, waits woken by NOTIFY."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from aethergraph import graph_fn, graphify, run, run_async, tool
+from aethergraph.core.engine.runtime import current_runtime
+from aethergraph.errors import ConfigurationError
+from aethergraph.runtime import (
+    NodeStatus,
+    RunStatus,
+    configure,
+    list_nodes_async,
+    list_run_events_async,
+    list_runs,
+    list_runs_async,
+)
+from aethergraph.testing import scripted_channel, start_run
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from aethergraph.core.engine.context import NodeContext
+
+PEER = Path(__file__).parent / "programs" / "postgres_peer.py"
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def database_url(postgres_dsn: str) -> Iterator[str]:
+    """A fresh schema of the session's PostgreSQL, configured for this test's runs."""
+    url = f"{postgres_dsn}?schema=t_{uuid.uuid4().hex}"
+    with current_runtime().scoped():
+        configure(database_url=url)
+        yield url
+
+
+@graph_fn(name="pg_double")
+def double(x: int) -> dict[str, int]:
+    return {"y": 2 * x}
+
+
+@tool(outputs=["value"], name="pg_add_one")
+def add_one(value: int) -> dict[str, int]:
+    return {"value": value + 1}
+
+
+@graphify(name="pg_chain", inputs=["value"], outputs=["value"])
+def chain(value):  # type: ignore[no-untyped-def]
+    return {"value": add_one(add_one(add_one(value).value).value).value}
+
+
+@graph_fn(name="pg_question")
+async def question(rounds: int, *, context: NodeContext) -> dict[str, Any]:
+    answered_at = []
+    for n in range(rounds):
+        await context.channel().ask_text(f"Question {n}?")
+        answered_at.append(time.time())
+    return {"answered_at": answered_at}
+
+
+def peer(*args: str, url: str) -> str:
+    env = {**os.environ, "AETHERGRAPH_DATABASE_URL": url}
+    env.pop("AETHERGRAPH_WORKSPACE", None)
+    done = subprocess.run(
+        [sys.executable, str(PEER), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()[-1]
+
+
+async def async_peer(*args: str, url: str) -> str:
+    env = {**os.environ, "AETHERGRAPH_DATABASE_URL": url}
+    env.pop("AETHERGRAPH_WORKSPACE", None)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(PEER),
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    return out.decode().strip().splitlines()[-1]
+
+
+def test_sync_runs_of_a_graph_fn_and_a_task_graph_are_kept_in_postgres(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # nothing may fall back to ./aethergraph_data
+    assert run(double, {"x": 4}) == {"y": 8}
+    assert run(double, {"x": 5}) == {"y": 10}  # a second loop: a second connection, closed
+    assert run(chain, {"value": 1}) == {"value": 4}
+    runs = list_runs()
+    assert [r.graph_id for r in runs] == ["pg_chain", "pg_double", "pg_double"]
+    assert {r.status for r in runs} == {RunStatus.SUCCEEDED}
+    assert "schema t_" in current_runtime().storage().location
+    assert not (tmp_path / "aethergraph_data").exists()
+
+
+async def test_async_runs_record_nodes_and_events_in_postgres(database_url: str) -> None:
+    assert await run_async(chain, {"value": 10}) == {"value": 13}
+    (record,) = await list_runs_async()
+    nodes = await list_nodes_async(record.run_id)
+    assert [n.status for n in nodes] == [NodeStatus.SUCCEEDED] * 3
+    events = await list_run_events_async(record.run_id)
+    assert events[-1].type == "run_status"
+    assert events[-1].data["status"] == "succeeded"
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+
+
+def test_two_processes_on_one_database_see_each_others_runs(database_url: str) -> None:
+    theirs = peer("run", url=database_url).removeprefix("RUN ")
+    mine = run(double, {"x": 1})
+    assert mine == {"y": 2}
+    seen_here = {r.run_id: r for r in list_runs()}
+    assert seen_here[theirs].graph_id == "peer_echo"
+    assert seen_here[theirs].status is RunStatus.SUCCEEDED
+    (my_run,) = [r for r in seen_here.values() if r.graph_id == "pg_double"]
+    seen_there = json.loads(peer("list", url=database_url).removeprefix("RUNS "))
+    assert set(seen_there) == {theirs, my_run.run_id}
+
+
+async def test_an_answer_from_another_process_wakes_the_run_within_50_ms(
+    database_url: str,
+) -> None:
+    rounds = 3  # polling every 0.2 s alone would miss 50 ms at least once in three
+    with scripted_channel():
+        handle = await start_run(question, {"rounds": rounds})
+        replied_at = []
+        for n in range(rounds):
+            wait = await handle.next_wait()
+            assert wait.prompt == f"Question {n}?"
+            line = await async_peer("reply", handle.run_id, f"answer {n}", url=database_url)
+            replied_at.append(float(line.removeprefix("REPLIED ")))
+        outputs = await handle.result()
+    lags = [a - r for a, r in zip(outputs["answered_at"], replied_at, strict=True)]
+    assert max(lags) < 0.05, f"answers arrived {lags} s after the replies were stored"
+
+
+async def test_a_signal_from_another_storage_object_wakes_changes_at_once(
+    database_url: str,
+) -> None:
+    from aethergraph.storage.postgres.database import PostgresDatabase
+
+    mine, theirs = PostgresDatabase(database_url), PostgresDatabase(database_url)
+    try:
+        async with asyncio.timeout(5):
+            first = asyncio.ensure_future(mine.changes())  # starts listening
+            while not first.done():
+                await theirs.signal_run("r0", "warm-up")
+                await asyncio.sleep(0.005)
+            started = time.monotonic()
+            await theirs.signal_run("r1", "cancel")
+            await mine.changes()
+        assert time.monotonic() - started < 0.05
+        assert await mine.take_run_signals(["r1"]) == [("r1", "cancel")]
+    finally:
+        await mine.close()
+        await theirs.close()
+
+
+def test_a_database_url_that_is_not_postgresql_is_refused_at_configure() -> None:
+    with (
+        current_runtime().scoped(),
+        pytest.raises(ConfigurationError, match=r"not a PostgreSQL URL.*postgresql://"),
+    ):
+        configure(database_url="mysql://localhost/db")
+
+
+def test_importing_aethergraph_imports_neither_asyncpg_nor_ray() -> None:
+    code = (
+        "import sys, aethergraph, aethergraph.runtime, aethergraph.testing;"
+        "from aethergraph.runtime import configure;"
+        "configure(database_url='postgresql://127.0.0.1:1/x');"
+        "print(sorted(m for m in ('asyncpg', 'ray') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True
+    )
+    assert done.stdout.strip() == "[]"
