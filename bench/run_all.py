@@ -7,7 +7,15 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-SUITE = ["w1_run.py", "w2_service.py", "w3_tools.py", "w4_fanout.py", "startup.py", "w6_server.py"]
+SUITE = [
+    "w1_run.py",
+    "w2_service.py",
+    "w3_tools.py",
+    "w4_fanout.py",
+    "startup.py",
+    "w6_server.py",
+    "w7_journal.py",
+]
 
 if __name__ == "__main__":
     for name in SUITE:

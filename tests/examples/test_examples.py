@@ -33,6 +33,7 @@ EXPECTED = {
     "agent_with_tools.py": r"tool calls ran as child nodes: \[.*'unit_price_1'",
     "blocking_compute.py": r"ctx\(\) in thread 'asyncio_\d+': run_id=run-\S+ node_id=crunch_\d",
     "callable_predictor.py": r"same result: True, predictor calls: 2",
+    "durable_agent.py": r"resumed: \{'notes': \['alpha: 5 letters'.*'receipt': 'sent'\}",
     "fake_swap_in_test.py": r"all checks passed",
     "llm_chat.py": r"capital: Oslo \(Norway\)",
     "mcp_filesystem.py": r"graph node read: 'MCP servers are services too\.'",

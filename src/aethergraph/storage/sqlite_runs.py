@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from aethergraph.storage.records import NodeRecord, RunEvent, RunRecord, RunStatus
+    from aethergraph.storage.sqlite_steplog import StepLog
 
 __all__ = ["MAX_KEYS", "SQLiteRuns", "marks", "select", "where_equal"]
 
@@ -54,10 +55,13 @@ class SQLiteRuns:
     """Runs, nodes, run events, owners and signals, through one ``Writer``."""
 
     _writer: Writer
+    _steps: StepLog
 
     # -- runs ------------------------------------------------------------------------------
     async def put_run(self, record: RunRecord) -> None:
         """Insert or replace a run record (held until needed in the database)."""
+        if record.status.is_terminal:
+            self._steps.run_ended(record.run_id)
         self._writer.hold_run(record)
 
     async def get_run(self, run_id: str) -> RunRecord | None:
@@ -116,9 +120,19 @@ class SQLiteRuns:
         """Insert or replace a node record (held until needed); a replaced node keeps its place."""
         self._writer.hold_node(record)
 
+    async def journal_node(self, record: NodeRecord) -> None:
+        """Store a finished step so that it survives a crash of this process on return.
+
+        Written ahead to the run's step file (one line, no transaction); the row follows with
+        the next commit.
+        """
+        self._steps.append(record)
+        self._writer.hold_node(record)
+
     async def list_nodes(self, run_id: str) -> list[NodeRecord]:
         """The run's nodes in first-stored order."""
-        return [node_record(r) for r in await self._writer.read_held(_LIST_NODES, (run_id,))]
+        rows = [node_record(r) for r in await self._writer.read_held(_LIST_NODES, (run_id,))]
+        return self._steps.overlay(run_id, rows)
 
     # -- run events ------------------------------------------------------------------------
     def append_run_event(self, event: RunEvent) -> None:
