@@ -139,15 +139,19 @@ def _plain_file_digest(path: Path) -> str:
 
 def _ranked(found: list[Artifact], metric: str, mode: str) -> list[Artifact]:
     """The artifacts that have ``metric``, best first; ``found`` is newest first, as are ties."""
+    _check_metric(metric, mode)
+    sign = -1.0 if mode == "max" else 1.0
+    # sorted() is stable, so equal scores keep newest first.
+    return sorted((a for a in found if metric in a.metrics), key=lambda a: sign * a.metrics[metric])
+
+
+def _check_metric(metric: object, mode: object) -> None:
     if mode not in ("max", "min"):
         raise ValueError(f"artifact metric mode must be 'max' or 'min', got {mode!r}")
     if not isinstance(metric, str):
         raise TypeError(f"artifact metric must be a str, got {type(metric).__name__}")
     if not metric:
         raise ValueError("artifact metric must be a non-empty str")
-    sign = -1.0 if mode == "max" else 1.0
-    # sorted() is stable, so equal scores keep newest first.
-    return sorted((a for a in found if metric in a.metrics), key=lambda a: sign * a.metrics[metric])
 
 
 def _checked_suffix(suffix: object, what: str) -> str:
@@ -566,7 +570,7 @@ class Artifacts:
         ``filters`` (the published API's name) are labels to match, as ``labels`` are.
         """
         wanted = {**_labels(filters), **_labels(labels)}
-        _ranked([], metric, mode)  # checks metric and mode before the query
+        _check_metric(metric, mode)
         found = await self._store.query_artifacts(
             **self._scope_filter(scope), kind=kind, labels=wanted or None, limit=_BEST_SCAN
         )
