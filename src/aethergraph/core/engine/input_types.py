@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 __all__ = ["InputTypes"]
 
+_MISSING: Any = object()
+
 
 class _Param:
     __slots__ = ("adapter", "annotation", "exact", "name")
@@ -40,10 +42,11 @@ class _Param:
 class InputTypes:
     """The annotated inputs of one function; ``coerce`` checks and converts call inputs."""
 
-    __slots__ = ("_params", "where")
+    __slots__ = ("_exact", "_params", "where")
 
     def __init__(self, params: tuple[_Param, ...], where: str) -> None:
         self._params = params
+        self._exact = tuple((p.name, p.exact, p) for p in params)
         self.where = where
 
     @classmethod
@@ -63,12 +66,9 @@ class InputTypes:
     def coerce(self, inputs: dict[str, Any]) -> dict[str, Any]:
         """``inputs`` with each annotated value checked (and converted where lossless)."""
         out = inputs
-        for param in self._params:
-            name = param.name
-            if name not in inputs:
-                continue
-            value = inputs[name]
-            if type(value) is param.exact:
+        for name, exact, param in self._exact:
+            value = inputs.get(name, _MISSING)
+            if type(value) is exact or value is _MISSING:
                 continue
             converted = self._validate(param, value)
             if converted is not value:

@@ -21,7 +21,7 @@ from aethergraph.core.engine.journal import Journal, check_result, replayed_erro
 from aethergraph.core.engine.liveness import owner_alive
 from aethergraph.core.engine.monitor import request_cancel, watch_process_runs
 from aethergraph.core.engine.options import new_run_id
-from aethergraph.core.engine.payload import json_inputs, same_json
+from aethergraph.core.engine.payload import json_node_inputs, same_json
 from aethergraph.core.engine.waits import RunWaits
 from aethergraph.errors import (
     ConfigurationError,
@@ -292,7 +292,7 @@ class RunState:
         self, node_id: str, tool: str, inputs: dict[str, Any], attempt: int
     ) -> NodeRecord:
         """Record that a node (attempt) is running (its inputs in JSON form, or an error)."""
-        inputs = json_inputs(inputs, f"tool {tool!r} (node {node_id!r} of run {self.run_id})")
+        inputs = json_node_inputs(inputs, tool, node_id, self.run_id)
         now = self.runtime.clock.time()
         record = NodeRecord(
             self.run_id, node_id, tool, NodeStatus.RUNNING, inputs, None, None, attempt, now

@@ -39,7 +39,7 @@ from aethergraph.errors import InputValidationError, OutputContractError
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["MAX_DEPTH", "json_inputs", "json_outputs", "same_json"]
+__all__ = ["MAX_DEPTH", "json_inputs", "json_node_inputs", "json_outputs", "same_json"]
 
 MAX_DEPTH = 100
 """How deep inputs and outputs may nest (dicts and lists within each other)."""
@@ -101,6 +101,11 @@ def _convert(value: Any, depth: int) -> Any:
 def _convert_dict(d: dict[Any, Any], depth: int) -> dict[str, Any]:
     out: dict[str, Any] | None = None
     for k, v in d.items():
+        if out is None and type(k) is str and k.isascii():
+            # The common case, inlined: a text key and a scalar value keep the dict as it is.
+            t = type(v)
+            if t in _SCALARS or (t is str and v.isascii()):
+                continue
         try:
             key = _key(k)
             converted = _convert(v, depth)
@@ -182,9 +187,9 @@ def _path(exc: _UnfitError) -> str:
 
 
 def json_inputs(inputs: Mapping[str, Any], where: str) -> dict[str, Any]:
-    """The JSON form of ``inputs``, or an ``InputValidationError`` naming the input.
+    """The JSON form of a run's ``inputs``, or an ``InputValidationError`` naming the input.
 
-    ``where`` names the graph or node. Inputs that are JSON already come back without a copy.
+    ``where`` names the graph. Inputs that are JSON already come back without a copy.
     """
     try:
         return _convert_dict(inputs if type(inputs) is dict else dict(inputs), 1)
@@ -195,17 +200,44 @@ def json_inputs(inputs: Mapping[str, Any], where: str) -> dict[str, Any]:
         ) from None
 
 
-def json_outputs(outputs: dict[str, Any], where: str) -> dict[str, Any]:
+def json_node_inputs(
+    inputs: dict[str, Any], tool: str, node_id: str, run_id: str
+) -> dict[str, Any]:
+    """The JSON form of the inputs of node ``node_id`` (tool ``tool``), as ``json_inputs``."""
+    for k, v in inputs.items():  # the common case, inlined: on the path of every tool call
+        t = type(v)
+        if not (type(k) is str and (t in _SCALARS or (t is str and v.isascii())) and k.isascii()):
+            break
+    else:
+        return inputs
+    try:
+        return _convert_dict(inputs, 1)
+    except _UnfitError as exc:
+        raise InputValidationError(
+            f"tool {tool!r} (node {node_id!r} of run {run_id}): input {_path(exc)} is "
+            f"{exc.what}. A node's inputs are stored as JSON with it; pass JSON values (save "
+            "other data with context.artifacts() and pass its id)"
+        ) from None
+
+
+def json_outputs(outputs: dict[str, Any], where: str, node_id: str, run_id: str) -> dict[str, Any]:
     """The JSON form of a node's ``outputs``, or an ``OutputContractError`` naming the output.
 
-    ``where`` names the function, the node and the run. Outputs that are JSON already are
-    returned as they are, without a copy.
+    ``where`` names the function. Outputs that are JSON already are returned as they are,
+    without a copy.
     """
+    for k, v in outputs.items():  # as in json_node_inputs
+        t = type(v)
+        if not (type(k) is str and (t in _SCALARS or (t is str and v.isascii())) and k.isascii()):
+            break
+    else:
+        return outputs
     try:
         return _convert_dict(outputs, 1)
     except _UnfitError as exc:
         raise OutputContractError(
-            f"{where}: output {_path(exc)} is {exc.what}. Outputs are stored as JSON with the run"
+            f"{where} (node {node_id!r} of run {run_id}): output {_path(exc)} is {exc.what}. "
+            "Outputs are stored as JSON with the run"
         ) from None
 
 

@@ -40,6 +40,7 @@ class FunctionSignature:
 
     __slots__ = (
         "_declared_keys",
+        "call_inputs",
         "context_param",
         "defaults",
         "kind",
@@ -105,6 +106,10 @@ class FunctionSignature:
         self.outputs: tuple[str, ...] | None = _check_outputs(kind, name, outputs)
         self._declared_keys = frozenset(self.outputs or ())
         self.types = InputTypes.of(fn, self.params, self.where)
+        self.call_inputs: Callable[[dict[str, Any]], dict[str, Any]] = (
+            _as_given if self.types is None else self.types.coerce
+        )
+        """``inputs`` as the function takes them: converted to its annotations (InputTypes)."""
 
     def bind(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
         """Map call arguments onto input names (without the context parameter)."""
@@ -151,11 +156,6 @@ class FunctionSignature:
             values = self.types.coerce(values)
         return json_inputs(values, where)
 
-    def call_inputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
-        """``inputs`` as the function takes them: converted to its annotations (see InputTypes)."""
-        types = self.types
-        return inputs if types is None else types.coerce(inputs)
-
     def to_outputs(self, result: Any, run_id: str, node_id: str = "root") -> dict[str, Any]:
         """Apply the output contract to a return value; the outputs in JSON form.
 
@@ -163,8 +163,7 @@ class FunctionSignature:
         none is declared); ``None`` with nothing declared is no outputs. A value with no JSON
         form is an ``OutputContractError`` naming the run, node, output and type (see payload).
         """
-        outputs = self._outputs(result, run_id)
-        return json_outputs(outputs, f"{self.where} (node {node_id!r} of run {run_id})")
+        return json_outputs(self._outputs(result, run_id), self.where, node_id, run_id)
 
     def _outputs(self, result: Any, run_id: str) -> dict[str, Any]:
         declared = self.outputs
@@ -190,6 +189,10 @@ class FunctionSignature:
         if result is None:
             return {}
         return {"result": result}
+
+
+def _as_given(inputs: dict[str, Any]) -> dict[str, Any]:
+    return inputs
 
 
 def _check_outputs(kind: str, name: str, outputs: Sequence[str] | None) -> tuple[str, ...] | None:
