@@ -37,6 +37,7 @@ PAGES_AFTER = (
 )
 _by_run = attrgetter("run_id")
 _by_seq = attrgetter("seq")
+_event_values = attrgetter("seq", "ts", "type", "data")  # a tuple: one JSON array per event
 
 
 def write_pages(
@@ -86,7 +87,7 @@ def _distinct(page: list[RunEvent], refused: list[str]) -> list[RunEvent]:
 def _encoded(events: list[RunEvent], refused: list[str]) -> tuple[list[RunEvent], str]:
     """The events that are JSON and their page text; the others are refused."""
     try:
-        return events, dump([[e.seq, e.ts, e.type, e.data] for e in events])
+        return events, dump(list(map(_event_values, events)))
     except (TypeError, ValueError, RecursionError):
         pass
     good = []
@@ -97,7 +98,7 @@ def _encoded(events: list[RunEvent], refused: list[str]) -> tuple[list[RunEvent]
             refused.append(f"run event {e.seq} of run {e.run_id!r}: {exc}")
         else:
             good.append(e)
-    return good, dump([[e.seq, e.ts, e.type, e.data] for e in good])
+    return good, dump(list(map(_event_values, good)))
 
 
 def events_after(run_id: str, pages: Iterable[Any], after: int, limit: int) -> list[RunEvent]:

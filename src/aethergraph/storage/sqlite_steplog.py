@@ -1,0 +1,115 @@
+"""Finished graph_fn steps written ahead of the next commit, so a crash cannot make one run twice.
+
+A graph_fn sees a step's result only once the step survives a crash of its process. A commit
+per step would cost a whole transaction; instead each finished step is appended as one JSON line
+to a file of its run (``journal/<digest of run id>.<pid>.jsonl``), which the operating system
+keeps when the process dies. The node rows themselves are committed as usual, and a run's files
+are removed once a final record of the run is committed. Reading a run's nodes lays the lines of
+its files over the rows, newest last.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import threading
+from operator import attrgetter
+from typing import TYPE_CHECKING
+
+from aethergraph.storage.records import NodeRecord, NodeStatus
+from aethergraph.storage.sqlite_rows import dump, load
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+__all__ = ["StepLog"]
+
+_FIELDS = (
+    "run_id",
+    "node_id",
+    "tool",
+    "status",
+    "inputs",
+    "outputs",
+    "error",
+    "attempts",
+    "started_at",
+    "finished_at",
+)
+_values = attrgetter(*_FIELDS)
+
+
+def _name(run_id: str) -> str:
+    return hashlib.sha256(run_id.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+class StepLog:
+    """The ahead-of-commit step files of one workspace, for the runs of this process."""
+
+    def __init__(self, root: Path) -> None:
+        self._dir = root / "journal"
+        self._lock = threading.Lock()
+        self._open: dict[str, int] = {}
+        self._done: set[str] = set()
+
+    def append(self, record: NodeRecord) -> None:
+        """Write one finished step; it survives this process dying once this returns."""
+        line = (dump(_values(record)) + "\n").encode("utf-8", "surrogatepass")
+        with self._lock:
+            fd = self._open.get(record.run_id)
+            if fd is None:
+                self._dir.mkdir(exist_ok=True)
+                path = self._dir / f"{_name(record.run_id)}.{os.getpid()}.jsonl"
+                fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                self._open[record.run_id] = fd
+            os.write(fd, line)
+
+    def overlay(self, run_id: str, rows: list[NodeRecord]) -> list[NodeRecord]:
+        """``rows`` with the steps written ahead of their commit laid over them."""
+        if not self._dir.is_dir():
+            return rows
+        paths = sorted(self._dir.glob(f"{_name(run_id)}.*.jsonl"), key=_mtime)
+        if not paths:
+            return rows
+        by_id = {r.node_id: r for r in rows}
+        for path in paths:
+            for line in path.read_bytes().decode("utf-8", "surrogatepass").splitlines():
+                try:
+                    values = load(line)
+                except ValueError:
+                    continue  # the last line of a process that died while writing it
+                values[3] = NodeStatus(values[3])
+                by_id[values[1]] = NodeRecord(*values)
+        return list(by_id.values())
+
+    def run_ended(self, run_id: str) -> None:
+        """The run's final record is about to be committed: drop its files after that."""
+        with self._lock:
+            fd = self._open.pop(run_id, None)
+            if fd is not None:
+                os.close(fd)
+            self._done.add(run_id)
+
+    def committed(self) -> None:
+        """A commit just landed: remove the files of runs whose final record it held."""
+        with self._lock:
+            done, self._done = self._done, set()
+        for run_id in done:
+            for path in self._dir.glob(f"{_name(run_id)}.*.jsonl"):
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+
+    def close(self) -> None:
+        """Close the open files (they stay for the runs still unfinished)."""
+        with self._lock:
+            for fd in self._open.values():
+                os.close(fd)
+            self._open.clear()
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return 0.0
