@@ -21,6 +21,7 @@ from aethergraph.core.engine.journal import Journal, check_result, replayed_erro
 from aethergraph.core.engine.liveness import owner_alive
 from aethergraph.core.engine.monitor import request_cancel, watch_process_runs
 from aethergraph.core.engine.options import new_run_id
+from aethergraph.core.engine.payload import json_inputs, same_json
 from aethergraph.core.engine.payload import json_node_inputs, same_json
 from aethergraph.core.engine.waits import RunWaits
 from aethergraph.errors import (
@@ -602,12 +603,14 @@ async def execute(state: RunState) -> dict[str, Any]:
     try:
         if state.cancel_requested:  # cancelled between admission and execution
             raise asyncio.CancelledError
-        if not services_started():
-            await ensure_services_started()
         if timeout is None:
+            if not services_started():
+                await ensure_services_started()
             outputs = await execution.execute(state)
         else:
-            async with timeout:
+            async with timeout:  # the run's timeout covers the services it waits for
+                if not services_started():
+                    await ensure_services_started()
                 outputs = await execution.execute(state)
         if state.children:
             # A run ends after the child runs it spawned (their records say how they ended).

@@ -4,6 +4,12 @@ The registry lives as long as the process. Overrides live in a context variable,
 seen only by the task that made it and the runs that task starts. Lifecycle state is kept per event
 loop: a service used under one ``asyncio.run()`` and again under a later one is started anew on
 the new loop instead of reusing clients bound to a dead one.
+
+A service's ``start()`` and ``close()`` are bounded: by its ``start_timeout_s`` and
+``close_timeout_s`` attributes when it has them, else ``START_TIMEOUT_S`` and
+``CLOSE_TIMEOUT_S``. A start that runs past its limit fails like a start that raised (the runs
+that use the service fail with a ``ServiceError`` naming it; the others go on); a close that runs
+past it is logged, naming the service, and the other services are still closed.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BUILTIN_ACCESSORS",
+    "CLOSE_TIMEOUT_S",
+    "START_TIMEOUT_S",
     "BuiltinService",
     "bind_builtin",
     "CONTEXT_FIELDS",
@@ -44,6 +52,12 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+START_TIMEOUT_S = 30.0
+"""How long a service's ``start()`` may take, unless the service sets ``start_timeout_s``."""
+
+CLOSE_TIMEOUT_S = 10.0
+"""How long a service's ``close()`` may take, unless the service sets ``close_timeout_s``."""
 
 BUILTIN_ACCESSORS = frozenset(
     {
@@ -79,12 +93,14 @@ CONTEXT_FIELDS = frozenset(
 class _Entry:
     """One registered (or overriding) service and the loop it was last started on."""
 
-    __slots__ = ("has_start", "name", "service", "start_error", "started_loop")
+    __slots__ = ("has_close", "has_start", "name", "service", "start_error", "started_loop")
 
     def __init__(self, name: str, service: object) -> None:
         self.name = name
         self.service = service
         self.has_start = _hook(service, "start") is not None
+        # A service with close() and no start() is "started" too, so that it is closed.
+        self.has_close = _hook(service, "close") is not None
         self.started_loop: asyncio.AbstractEventLoop | None = None
         self.start_error: ServiceError | None = None
         """Why the last start failed; raised to the runs that then use the service."""
@@ -375,7 +391,7 @@ async def ensure_services_started() -> None:
     entries = [e for n, e in registered if n not in overrides] + list(overrides.values())
     all_started = True
     for entry in entries:
-        if entry.has_start and entry.started_loop is not loop:
+        if (entry.has_start or entry.has_close) and entry.started_loop is not loop:
             try:
                 await _start(entry, loop, state)
             except ServiceError as error:
@@ -397,14 +413,24 @@ async def _start(entry: _Entry, loop: asyncio.AbstractEventLoop, state: _LoopSer
     if pending is None:
         pending = loop.create_future()
         state.starting[key] = pending
+        start = _hook(entry.service, "start")
+        limit = _limit(entry.service, "start_timeout_s", START_TIMEOUT_S)
         try:
-            await _hook(entry.service, "start")()
+            if start is not None:
+                async with asyncio.timeout(limit):
+                    await start()
         except BaseException as exc:
             del state.starting[key]
+            if isinstance(exc, TimeoutError):
+                why = (
+                    f"its start() did not finish within {limit} s (set start_timeout_s on the "
+                    "service to allow longer)"
+                )
+            else:
+                why = f"{type(exc).__name__}: {exc}"
             error = ServiceError(
                 f"service {entry.name!r} ({type(entry.service).__name__}) failed to start: "
-                f"{type(exc).__name__}: {exc}. Fix its start() and run again; it will be "
-                "started anew on the next run."
+                f"{why}. Fix its start() and run again; it will be started anew on the next run."
             )
             pending.set_exception(error)
             pending.exception()  # the failing caller reports it; waiters see it too
@@ -435,10 +461,27 @@ async def close_services() -> None:
         closer = _hook(service, "close")
         if closer is None:
             continue
+        limit = _limit(service, "close_timeout_s", CLOSE_TIMEOUT_S)
         try:
-            await closer()
+            async with asyncio.timeout(limit):
+                await closer()
+        except TimeoutError:
+            logger.error(
+                "service %r did not finish closing within %s s; going on without it (set "
+                "close_timeout_s on the service to allow longer)",
+                name,
+                limit,
+                extra={"service": name},
+            )
         except Exception:
             logger.exception("service %r failed to close", name, extra={"service": name})
+
+
+def _limit(service: object, attribute: str, default: float) -> float:
+    limit = getattr(service, attribute, None)
+    if isinstance(limit, int | float) and not isinstance(limit, bool) and limit > 0:
+        return float(limit)
+    return default
 
 
 class ServiceInfo:
