@@ -21,7 +21,6 @@ from aethergraph.core.engine.journal import Journal, check_result, replayed_erro
 from aethergraph.core.engine.liveness import owner_alive
 from aethergraph.core.engine.monitor import request_cancel, watch_process_runs
 from aethergraph.core.engine.options import new_run_id
-from aethergraph.core.engine.payload import json_inputs, same_json
 from aethergraph.core.engine.payload import json_node_inputs, same_json
 from aethergraph.core.engine.waits import RunWaits
 from aethergraph.errors import (
