@@ -1,17 +1,18 @@
 """Telling live runs from interrupted ones: whether the process that owns a run still runs.
 
-On this machine the kernel answers exactly (the pid and its start time). A process on another
-machine, or one recorded under another host name (a container restarted on the same volume), is
-alive while it keeps beating: the run monitor of every process hosting runs records a heartbeat
-every ``BEAT_S`` seconds, and an owner silent for ``LEASE_S`` seconds is taken for dead.
+On this machine the kernel answers exactly: the pid, its start time, and whether it has exited (a
+process killed a moment ago stays a zombie until its parent reaps it, and counts as dead). A
+process on another machine, or one recorded under another host name (a container restarted on the
+same volume), is alive while it keeps beating: the run monitor of every process hosting runs
+records a heartbeat every ``BEAT_S`` seconds, and an owner silent for ``LEASE_S`` seconds is taken
+for dead.
 """
 
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 from typing import TYPE_CHECKING
-
-from aethergraph.core.engine.runtime import process_start_ticks
 
 if TYPE_CHECKING:
     from aethergraph.core.engine.runtime import Runtime
@@ -40,7 +41,18 @@ async def owner_alive(record: RunRecord, runtime: Runtime, storage: Storage) -> 
     except ValueError:
         return False
     if hostname == _HOSTNAME and start != "?":
-        return pid.isdigit() and process_start_ticks(int(pid)) == start
+        return pid.isdigit() and _runs(int(pid), start)
     beats = await storage.heartbeats([owner])
     last = max(beats.get(owner, 0.0), record.started_at or record.created_at)
     return runtime.clock.time() - last < LEASE_S
+
+
+def _runs(pid: int, start: str) -> bool:
+    """Whether process ``pid``, started at kernel time ``start``, still runs (not a zombie)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    # Fields after the command name (which may contain spaces) start after the last ')'.
+    fields = stat.rsplit(")", 1)[1].split()
+    return fields[0] not in ("Z", "X", "x") and fields[19] == start
