@@ -208,6 +208,10 @@ class MemoryStorage:
         """Insert or replace a node record."""
         self._nodes.setdefault(record.run_id, {})[record.node_id] = _node_values(record)
 
+    async def journal_node(self, record: NodeRecord) -> None:
+        """Store a finished step (nothing in memory outlives the process anyway)."""
+        await self.put_node(record)
+
     async def list_nodes(self, run_id: str) -> list[NodeRecord]:
         """The run's nodes in first-stored order."""
         return [NodeRecord(*v) for v in self._nodes.get(run_id, {}).values()]

@@ -124,6 +124,12 @@ class NodeStore(Protocol):
     async def put_node(self, record: NodeRecord) -> None:
         """Insert or replace the record with ``(record.run_id, record.node_id)``."""
 
+    async def journal_node(self, record: NodeRecord) -> None:
+        """Like ``put_node`` for a finished step, and durable against a crash of this process.
+
+        Durable when it returns; a backend may write it ahead of its next commit, cheaply.
+        """
+
     async def list_nodes(self, run_id: str) -> list[NodeRecord]:
         """The run's nodes in the order they were first stored."""
 

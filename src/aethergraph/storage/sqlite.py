@@ -38,6 +38,7 @@ from aethergraph.storage.sqlite_rows import (
     wait_row,
 )
 from aethergraph.storage.sqlite_runs import MAX_KEYS, SQLiteRuns, marks, select, where_equal
+from aethergraph.storage.sqlite_steplog import StepLog
 from aethergraph.storage.sqlite_writer import FLUSH_DEADLINE, Writer
 
 if TYPE_CHECKING:
@@ -97,6 +98,8 @@ class SQLiteStorage(SQLiteRuns):
             ) from exc
         # Reads that walk a cursor run on the writer's connection, under its lock.
         self._conn = self._writer.conn
+        self._steps = StepLog(self._root)
+        self._writer.after_commit = self._steps.committed
 
     @property
     def blobs(self) -> BlobFolder:
@@ -115,6 +118,7 @@ class SQLiteStorage(SQLiteRuns):
     async def close(self) -> None:
         """Commit, stop the deadline timer and close the database; idempotent."""
         await self._writer.close()
+        self._steps.close()
 
     # -- events ----------------------------------------------------------------------------
     async def append_event(self, event: Event) -> None:

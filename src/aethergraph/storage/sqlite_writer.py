@@ -105,6 +105,8 @@ class Writer:
         self._held_events: list[RunEvent] = []
         self._held_logs: list[tuple[Any, ...]] = []
         self._refused: list[str] = []
+        self.after_commit: Callable[[], None] | None = None
+        """Called after each commit that landed (the step log drops what it made redundant)."""
         self.conn = connect(db, BUSY_TIMEOUT)
         self._checkpointer = Checkpointer(db)
         self._cur = self.conn.cursor()
@@ -300,6 +302,11 @@ class Writer:
 
     def commit(self) -> None:
         """Commit the open transaction and the held rows."""
+        self._commit()
+        if self.after_commit is not None:
+            self.after_commit()
+
+    def _commit(self) -> None:
         alone = len(self._held_runs) + len(self._held_nodes) == 1
         if alone and not (self._held_events or self._held_logs or self.conn.in_transaction):
             self._write_alone()

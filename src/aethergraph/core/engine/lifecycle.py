@@ -116,6 +116,7 @@ class RunState:
         "graph_id",
         "inline_child",
         "journal",
+        "journaled",
         "limiter",
         "max_concurrency",
         "parent_run_id",
@@ -163,6 +164,8 @@ class RunState:
         self.resumed = last_seq > 0
         """Whether the run ran before (it has events): a graph_fn run then replays its journal."""
         self.journal: Journal | None = None
+        self.journaled = False
+        """Whether each finished step is committed before the body sees it (graph_fn runs)."""
         """The steps a resumed graph_fn run took before (``None``: every step runs live)."""
         """Whether the run executes on its parent run's task (a child run awaited in place)."""
         self._waits: RunWaits | None = None
@@ -267,7 +270,7 @@ class RunState:
         without calling again. ``call`` runs with the step's own context, whose ``step_key``
         names the step stably across resumes.
         """
-        node_id = self.next_node_id(name, under)
+        node_id = self.next_node_id(name.replace(".", "_"), under)  # "." separates nesting
         journal = self.journal
         if journal is not None:
             recorded = journal.step(node_id)
@@ -343,7 +346,12 @@ class RunState:
         record.outputs = outputs
         record.error = error
         record.finished_at = now = self.runtime.clock.time()
-        await self.storage.put_node(record)
+        if self.journaled:
+            # A graph_fn sees a step's result only once it is journaled: a crash right after
+            # must not run a step again that the function already went on from.
+            await self.storage.journal_node(record)
+        else:
+            await self.storage.put_node(record)
         data: dict[str, Any] = {
             "node_id": record.node_id,
             "tool": record.tool,
@@ -395,9 +403,10 @@ class RunState:
 
         A cancellation by ``cancel_run`` becomes ``RunCancelledError`` (and the task is
         uncancelled: the run was cancelled, not its caller); any other cancellation (Ctrl-C, the
-        caller giving up) leaves the run ``interrupted`` and resumable; a wait that stops hosting
-        the run leaves it ``waiting``; the run's own deadline becomes ``NodeTimeoutError``;
-        anything else is the user's exception, unchanged.
+        caller giving up) leaves the run ``interrupted`` and resumable, or ``waiting`` when it
+        stopped at an open question; a wait that stops hosting the run leaves it ``waiting``;
+        the run's own deadline becomes ``NodeTimeoutError``; anything else is the user's
+        exception, unchanged.
         """
         raised = exc
         task = self.task
@@ -426,6 +435,8 @@ class RunState:
                     f"run {self.run_id} of graph {self.graph_id!r} was cancelled"
                 )
                 to = RunStatus.CANCELLED
+            elif self.durable and self.record.status is RunStatus.WAITING:
+                to = RunStatus.WAITING  # stopped at an open question: it stays asked
             else:
                 to = RunStatus.INTERRUPTED
         elif deadline is not None and deadline.expired():

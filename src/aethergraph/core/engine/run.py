@@ -48,6 +48,7 @@ class FunctionExecution:
 
         A resumed run replays: its recorded steps return their results without executing.
         """
+        state.journaled = True
         if state.resumed:
             records = await state.storage.list_nodes(state.run_id)
             if records:

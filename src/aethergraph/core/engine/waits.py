@@ -135,6 +135,7 @@ class RunWaits:
             )
         opened = OpenWait(record, asyncio.get_running_loop())
         self.open[record.wait_id] = opened
+        stopping = False
         try:
             await run.node_waits(record.node_id, True)  # stored by the transition's flush
             await run.transition(RunStatus.WAITING)
@@ -153,14 +154,19 @@ class RunWaits:
                 f"{record.kind} {record.prompt!r} in run {run.run_id}, node {record.node_id!r} "
                 f"got no reply within {timeout_s} s"
             ) from None
-        except BaseException:
+        except BaseException as exc:
+            # The process stopping (Ctrl-C, the caller giving up) is not an answer: a durable
+            # run stays waiting with its question open, as if the process had been killed.
+            stopping = (
+                isinstance(exc, asyncio.CancelledError) and run.durable and not run.cancel_requested
+            )
             if record.status is WaitStatus.OPEN and not run.durable:
                 record.status = WaitStatus.CANCELLED
                 await asyncio.shield(storage.put_wait(record))
             raise
         finally:
             self.open.pop(record.wait_id, None)
-            if not run.suspend_requested:  # a run left waiting keeps its node and itself so
+            if not run.suspend_requested and not stopping:  # a run left waiting keeps its node
                 await asyncio.shield(run.node_waits(record.node_id, False))
                 if not self.open and run.record.status is RunStatus.WAITING:
                     await asyncio.shield(run.transition(RunStatus.RUNNING))

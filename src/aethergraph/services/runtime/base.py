@@ -114,8 +114,6 @@ def _step(fn: Callable[..., Any] | None = None, *, idempotency_key: bool = False
     """
 
     def decorate(method: Callable[..., Any]) -> Any:
-        name = method.__qualname__
-
         @functools.wraps(method)
         async def journaled(self: Any, *args: Any, **kwargs: Any) -> Any:
             async def call() -> Any:
@@ -127,6 +125,7 @@ def _step(fn: Callable[..., Any] | None = None, *, idempotency_key: bool = False
             ctx = _current_context.get()
             if ctx is None:
                 return await call()
+            name = f"{type(self).__name__}.{method.__name__}"
             return await ctx._run.run_step(ctx.node_id, name, call)
 
         journaled.__aethergraph_step__ = True  # type: ignore[attr-defined]

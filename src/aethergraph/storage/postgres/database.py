@@ -193,6 +193,10 @@ class PostgresDatabase:
         """Insert or replace a node record."""
         await (await self.storage()).put_node(record)
 
+    async def journal_node(self, record: NodeRecord) -> None:
+        """Store a finished step durably."""
+        await (await self.storage()).journal_node(record)
+
     async def list_nodes(self, run_id: str) -> list[NodeRecord]:
         """The run's nodes."""
         return await (await self.storage()).list_nodes(run_id)

@@ -193,6 +193,10 @@ class PostgresRuns:
         """Insert or replace a node record; a replaced node keeps its place."""
         await self._pool.execute(_PUT_NODE, *rows.node_row(record))
 
+    async def journal_node(self, record: NodeRecord) -> None:
+        """Store a finished step; it is committed when this returns, like every node."""
+        await self.put_node(record)
+
     async def list_nodes(self, run_id: str) -> list[NodeRecord]:
         """The run's nodes in first-stored order."""
         return [rows.node_record(r) for r in await self._pool.fetch(_LIST_NODES, run_id)]
