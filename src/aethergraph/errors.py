@@ -22,7 +22,8 @@ service ``AttributeError``, so callers can catch either the AetherGraph class or
     ├── LLMError (RuntimeError)                a model provider refused or failed a call
     ├── MCPError (RuntimeError)                an MCP server refused or failed a call
     ├── StorageError (RuntimeError)            the workspace could not be read or written
-    │   └── RunNotFoundError (+ KeyError)      no run with that id
+    │   ├── RunNotFoundError (+ KeyError)      no run with that id
+    │   └── ArtifactNotFoundError (+ KeyError) no artifact with that id
     └── ServerError (RuntimeError)             the sidecar server could not start or stop
 
 User exceptions raised inside a node are never wrapped: they propagate unchanged, with a note (see
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 __all__ = [
     "AetherGraphError",
+    "ArtifactNotFoundError",
     "ChannelError",
     "ConfigurationError",
     "DependencyFailedError",
@@ -171,3 +173,10 @@ class RunNotFoundError(StorageError, KeyError):
 
 class ServerError(AetherGraphError, RuntimeError):
     """The sidecar server could not start or stop."""
+
+
+class ArtifactNotFoundError(StorageError, KeyError):
+    """No artifact with the given id exists in the workspace."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""

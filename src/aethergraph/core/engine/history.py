@@ -7,10 +7,11 @@ Every reader is async (``*_async``) with a synchronous twin for scripts and note
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aethergraph.core.engine.runtime import current_runtime
 from aethergraph.core.engine.sync_bridge import sync_twin
+from aethergraph.errors import ArtifactNotFoundError, RunNotFoundError
 from aethergraph.storage.records import (
     Artifact,
     Event,
@@ -22,6 +23,8 @@ from aethergraph.storage.records import (
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+
+    from aethergraph.storage.protocols import Storage
 
 __all__ = [
     "list_artifacts",
@@ -39,18 +42,29 @@ __all__ = [
 ]
 
 Workspace = str | os.PathLike[str] | None
+T = TypeVar("T")
 
 
 async def list_nodes_async(run_id: str, *, workspace: Workspace = None) -> list[NodeRecord]:
-    """The run's node records, in the order they started."""
-    return await current_runtime().storage(workspace).list_nodes(run_id)
+    """The run's node records, in the order they started.
+
+    Raises:
+        RunNotFoundError: (a ``KeyError``) when the workspace has no such run.
+    """
+    storage = current_runtime().storage(workspace)
+    return await _of_run(storage, run_id, await storage.list_nodes(run_id))
 
 
 async def list_logs_async(
     run_id: str, *, limit: int = 1000, workspace: Workspace = None
 ) -> list[LogEntry]:
-    """Log records kept with the run, oldest first."""
-    return await current_runtime().storage(workspace).list_logs(run_id, limit=limit)
+    """Log records kept with the run, oldest first.
+
+    Raises:
+        RunNotFoundError: (a ``KeyError``) when the workspace has no such run.
+    """
+    storage = current_runtime().storage(workspace)
+    return await _of_run(storage, run_id, await storage.list_logs(run_id, limit=limit))
 
 
 async def list_waits_async(
@@ -59,7 +73,11 @@ async def list_waits_async(
     status: WaitStatus | str | None = None,
     workspace: Workspace = None,
 ) -> list[WaitRecord]:
-    """Waits (questions to people), oldest first; ``status="open"`` for the unanswered ones."""
+    """Waits (questions to people), oldest first; ``status="open"`` for the unanswered ones.
+
+    ``run_id`` and ``status`` filter, as ``list_runs``' arguments do: a run that has no waits,
+    or does not exist (yet), has none.
+    """
     return (
         await current_runtime()
         .storage(workspace)
@@ -118,13 +136,26 @@ async def read_artifact_async(artifact_id: str, *, workspace: Workspace = None) 
     """An artifact's content.
 
     Raises:
-        KeyError: when no artifact has that id.
+        ArtifactNotFoundError: (a ``KeyError``) when no artifact has that id.
     """
     storage = current_runtime().storage(workspace)
     artifact = await storage.get_artifact(artifact_id)
     if artifact is None:
-        raise KeyError(f"no artifact {artifact_id!r} in workspace {storage.location}")
+        raise ArtifactNotFoundError(
+            f"no artifact {artifact_id!r} in workspace {storage.location}; list_artifacts() "
+            "shows the ids there (pass workspace= to read another one)"
+        )
     return await storage.read_bytes(artifact.sha256)
+
+
+async def _of_run(storage: Storage, run_id: str, found: list[T]) -> list[T]:
+    """``found``, the records of run ``run_id``; none for a run that does not exist is an error."""
+    if not found and await storage.get_run(run_id) is None:
+        raise RunNotFoundError(
+            f"no run {run_id!r} in workspace {storage.location}; list_runs() shows the runs "
+            "there (pass workspace= to read another one)"
+        )
+    return found
 
 
 list_nodes = sync_twin(list_nodes_async)

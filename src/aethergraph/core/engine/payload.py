@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import enum
+import inspect
 import json
 import uuid
 from pathlib import PurePath
@@ -174,10 +175,22 @@ def _convert_other(value: Any, depth: int) -> Any:  # noqa: C901 - one case per 
     model_dump = getattr(value, "model_dump", None)
     if callable(model_dump) and not isinstance(value, type):  # a pydantic model
         return _convert(model_dump(mode="json"), depth)
+    if inspect.iscoroutine(value):
+        raise _UnfitError(_unawaited(value))
     raise _UnfitError(
         f"a {type(value).__name__}, which has no JSON form; use JSON values "
         "(save large or binary data with context.artifacts() and pass its id)"
     )
+
+
+def _unawaited(coroutine: Any) -> str:
+    """What to say of a coroutine returned or passed instead of its result (a missing await)."""
+    frame = coroutine.cr_frame
+    name = getattr(frame.f_locals.get("tool"), "name", None) if frame is not None else None
+    coroutine.close()  # it will never run: no second warning when it is collected
+    what = f"tool {name!r}" if name else repr(coroutine.__qualname__)
+    call = f"`await {name}(...)`" if name else "`await` on the call"
+    return f"the coroutine of {what}, which was never awaited; write {call}"
 
 
 def _path(exc: _UnfitError) -> str:

@@ -60,9 +60,9 @@ class FunctionExecution:
             context_param = target.sig.context_param
             inputs = target.sig.call_inputs(state.record.inputs)
             if context_param is None:
-                result = target.fn(**inputs)
+                result = target.body(**inputs)
             else:
-                result = target.fn(**inputs, **{context_param: ctx})
+                result = target.body(**inputs, **{context_param: ctx})
             if target.is_async:
                 result = await result
             return target.sig.to_outputs(result, state.run_id, ROOT_NODE)

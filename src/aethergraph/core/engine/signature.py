@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast
 
 from aethergraph.core.engine.input_types import InputTypes
 from aethergraph.core.engine.payload import json_inputs, json_outputs
+from aethergraph.core.engine.sync_body import sync_body
 from aethergraph.errors import GraphDefinitionError, InputValidationError, OutputContractError
 
 if TYPE_CHECKING:
@@ -140,9 +141,15 @@ class FunctionSignature:
                     )
         for key in self.required:
             if key not in inputs:
+                hint = ""
+                if key in ("ctx", "node_context") and self.context_param is None:
+                    hint = (
+                        f"; if {key!r} is meant to receive the NodeContext, name the parameter "
+                        f"`context` (or annotate it `{key}: NodeContext`)"
+                    )
                 raise InputValidationError(
                     f"{where}: missing required input {key!r} "
-                    f"(required: {', '.join(self.required)})"
+                    f"(required: {', '.join(self.required)}){hint}"
                 )
 
     def run_inputs(self, inputs: Mapping[str, Any], where: str) -> dict[str, Any]:
@@ -240,4 +247,6 @@ class DeclaredFunction(Generic[P, R]):
         self.version = version
         self.is_async = inspect.iscoroutinefunction(fn)
         self.sig = FunctionSignature(fn, kind=kind, name=self.name, inputs=inputs, outputs=outputs)
+        self.body: Callable[..., Any] = fn if self.is_async else sync_body(fn, self.sig.where)
+        """What a run calls: ``fn``, or for a sync function ``fn`` checked for a lost await."""
         functools.update_wrapper(cast("Any", self), fn)  # name, doc and module of the function

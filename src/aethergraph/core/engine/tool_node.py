@@ -68,10 +68,10 @@ def _call(tool: Tool[..., Any], inputs: dict[str, Any], ctx: NodeContext) -> Any
     context_param = tool.sig.context_param
     inputs = tool.sig.call_inputs(inputs)
     if context_param is None:
-        return tool.fn(**inputs)
+        return tool.body(**inputs)
     kwargs = dict(inputs)
     kwargs[context_param] = ctx
-    return tool.fn(**kwargs)
+    return tool.body(**kwargs)
 
 
 async def execute_node(

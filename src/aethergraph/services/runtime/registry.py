@@ -228,8 +228,18 @@ def register_context_service(name: str, service: object) -> None:
         ConfigurationError: (a ``ValueError``) when the name breaks a naming rule.
     """
     global _generation
-    _registry[_check_name(name)] = _Entry(name, service)
+    _check_instance(_check_name(name), service)
+    _registry[name] = _Entry(name, service)
     _generation += 1
+
+
+def _check_instance(name: str, service: object) -> None:
+    if isinstance(service, type):
+        raise ConfigurationError(
+            f"register_context_service({name!r}, {service.__name__}) was given the class "
+            f"{service.__name__}, not an instance of it; register an instance: "
+            f"register_context_service({name!r}, {service.__name__}(...))"
+        )
 
 
 def unregister_context_service(name: str) -> object:
@@ -256,7 +266,8 @@ def list_ext_context_services() -> list[str]:
 def override_context_service(name: str, service: object) -> Iterator[object]:
     """Use ``service`` for ``name`` in this task and the runs it starts, until the block exits."""
     overrides = dict(_active_overrides())
-    overrides[_check_name(name, builtin_ok=True)] = _Entry(name, service)
+    _check_instance(_check_name(name, builtin_ok=True), service)
+    overrides[name] = _Entry(name, service)
     token = _overrides.set(MappingProxyType(overrides))
     try:
         yield service
@@ -269,9 +280,20 @@ def _not_found(name: str) -> ServiceNotFoundError:
     close = difflib.get_close_matches(name, names, n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     listed = ", ".join(names) if names else "none"
+    if name in BUILTIN_ACCESSORS:
+        fix = (
+            f"{name!r} is a built-in: use context.{name}() in a node (configure it as the "
+            "README's section on it says), not the registry of custom services."
+        )
+    else:
+        try:
+            _check_name(name)
+        except ConfigurationError as refused:
+            fix = f"That name cannot be registered: {refused}"
+        else:
+            fix = f"Register one with register_context_service({name!r}, instance)."
     return ServiceNotFoundError(
-        f"no service named {name!r} is registered (registered: {listed}).{hint} "
-        f"Register one with register_context_service({name!r}, instance)."
+        f"no service named {name!r} is registered (registered: {listed}).{hint} {fix}"
     )
 
 
