@@ -40,6 +40,7 @@ from aethergraph.services.channel import (
     set_default_channel,
 )
 from aethergraph.services.llm import register_llm_client
+from aethergraph.services.logger import show_logs
 from aethergraph.services.mcp import register_mcp_client
 from aethergraph.services.runtime.registry import (
     close_services,
@@ -111,12 +112,16 @@ def configure(
     workspace: str | os.PathLike[str] | None = None,
     storage: Storage | None = None,
     database_url: str | None = None,
+    log_level: str | int | None = None,
 ) -> None:
     """Choose where runs are kept: a workspace folder, a PostgreSQL database, or a backend.
 
     ``database_url`` (``postgresql://...``, default ``AETHERGRAPH_DATABASE_URL``) keeps them in
-    PostgreSQL, shared by every process that names the same database.
+    PostgreSQL, shared by every process that names the same database. ``log_level`` ("info",
+    "debug", ...) prints the runtime's log records, run logs included, with run and node ids.
     """
+    if log_level is not None:
+        show_logs(log_level)
     current_runtime().configure(workspace=workspace, storage=storage, database_url=database_url)
 
 

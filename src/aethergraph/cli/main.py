@@ -19,6 +19,7 @@ from aethergraph.cli.run import run_command
 from aethergraph.cli.runs import runs_group
 from aethergraph.cli.serve import serve_command
 from aethergraph.errors import ConfigurationError, GraphNotFoundError, RunNotFoundError, ServerError
+from aethergraph.services.logger import show_logs
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -30,8 +31,16 @@ EXIT_USAGE = 2
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="aethergraph", prog_name="aethergraph")
-def cli() -> None:
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+    default=None,
+    help="Print the runtime's log records (run logs included) at this level and up.",
+)
+def cli(log_level: str | None) -> None:
     """AetherGraph: run graphs, serve the API and web page, inspect and answer runs."""
+    if log_level is not None:
+        show_logs(log_level)
 
 
 for _command in (run_command, serve_command, runs_group, reply_command, graphs_group, mcp_group):

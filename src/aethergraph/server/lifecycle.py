@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import logging
 import socket
 import threading
 from typing import TYPE_CHECKING, Any
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from aethergraph.core.engine.runtime import current_runtime
 from aethergraph.core.graph.validation import suggest
 from aethergraph.errors import ConfigurationError, ServerError
+from aethergraph.services.logger import show_logs
 from aethergraph.services.runtime.registry import close_services
 
 if TYPE_CHECKING:
@@ -112,7 +112,7 @@ def _settings(
             f"start_server(log_level={log_level!r}): use one of {', '.join(_LOG_LEVELS)}"
         )
     if log_level is not None:
-        logging.getLogger("aethergraph").setLevel(level.upper())
+        show_logs(level)
     if workspace is not None:
         current_runtime().configure(workspace=workspace)
     return level
