@@ -114,8 +114,18 @@ class Runtime:
         workspace: str | os.PathLike[str] | None = None,
         storage: Storage | None = None,
         database_url: str | None = None,
+        executor: str | Executor | None = None,
+        ray_address: str | None = None,
+        num_workers: int = 2,
+        max_runs_per_worker: int = 8,
     ) -> None:
-        """Choose the workspace folder, a PostgreSQL database, or a storage backend."""
+        """Choose where runs are kept (a workspace, PostgreSQL, a backend) and where they execute.
+
+        ``executor="ray"`` dispatches runs to ``num_workers`` Ray actors (``aethergraph[ray]``)
+        of the cluster at ``ray_address`` (``None``: a local one); ``"in_process"`` is the default.
+        """
+        if executor is not None:
+            self.executor = _make_executor(executor, ray_address, num_workers, max_runs_per_worker)
         if sum(x is not None for x in (workspace, storage, database_url)) > 1:
             raise ConfigurationError(
                 "configure() takes one of workspace, storage and database_url, not several"
@@ -214,6 +224,28 @@ class Runtime:
     def __repr__(self) -> str:
         where = self._default.location if self._default is not None else str(self.workspace())
         return f"<Runtime {where!r} live={len(self.live)}>"
+
+
+def _make_executor(
+    executor: str | Executor, address: str | None, num_workers: int, max_runs_per_worker: int
+) -> Executor:
+    if not isinstance(executor, str):
+        return executor
+    if executor == "in_process":
+        return InProcessExecutor()
+    if executor != "ray":
+        raise ConfigurationError(
+            f"unknown executor {executor!r}; use 'in_process', 'ray' or an Executor object"
+        )
+    try:  # ray only when used
+        from aethergraph.core.engine.executors.ray import RayExecutor
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"executor='ray' needs Ray: pip install 'aethergraph[ray]' ({exc})"
+        ) from exc
+    return RayExecutor(
+        address=address, num_workers=num_workers, max_runs_per_worker=max_runs_per_worker
+    )
 
 
 async def _close_all(stores: list[Storage]) -> None:

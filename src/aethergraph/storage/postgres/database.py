@@ -46,6 +46,7 @@ class PostgresDatabase:
     """
 
     def __init__(self, url: str) -> None:
+        self.url = url
         parts = urllib.parse.urlsplit(url)
         query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
         schemas = [v for k, v in query if k == "schema"]

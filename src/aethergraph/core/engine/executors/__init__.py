@@ -1,0 +1,1 @@
+"""Executors that run runs outside the calling process (``ray``: ``aethergraph[ray]``)."""

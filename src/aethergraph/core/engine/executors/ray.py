@@ -1,0 +1,295 @@
+"""``RayExecutor``: runs dispatched to a pool of async Ray actors, with PostgreSQL as the store.
+
+The unit of dispatch is a whole run. The caller's process records the run (``admit``) as usual
+and hands its run id to a worker actor, which takes the run over (a compare-and-set of the
+record's owner, from the caller to the worker) and executes it with the ordinary in-process
+engine on the actor's own event loop. Every worker reads and writes the same PostgreSQL schema, so
+the run's events, nodes, waits and outcome are where the caller, the sidecar and the CLI look.
+
+Graphs reach workers by import path: the worker imports the module that defines the graph, which
+registers it there as it does here. A graph defined in ``__main__`` (a script, a notebook) cannot
+be found that way and is refused with a message saying what to do.
+
+Backpressure: each worker runs at most ``max_runs_per_worker`` runs at a time; a submission
+beyond the pool's capacity waits for a slot (its caller awaits; nothing is buffered for it).
+
+When a worker dies, its task graph runs are resubmitted to another worker and resume from their
+checkpoints (finished nodes do not run again); its graph_fn runs are marked interrupted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import importlib
+import logging
+import sys
+from typing import TYPE_CHECKING, Any
+
+import ray
+from ray.exceptions import RayActorError, RayTaskError
+
+from aethergraph.core.engine.catalog import find_graph
+from aethergraph.core.engine.lifecycle import _admitted, execute, mark_stored
+from aethergraph.core.engine.options import NO_OPTIONS
+from aethergraph.core.engine.run import execution_of
+from aethergraph.core.engine.runtime import current_runtime
+from aethergraph.core.engine.signature import DeclaredFunction
+from aethergraph.errors import ConfigurationError, RunError
+from aethergraph.storage.records import RunStatus
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Coroutine
+
+    from aethergraph.core.engine.runtime import Runtime
+    from aethergraph.storage.records import RunRecord
+
+__all__ = ["RayExecutor", "graph_module"]
+
+logger = logging.getLogger(__name__)
+
+Outputs = dict[str, Any]
+
+_modules: dict[int, str] = {}
+
+
+def graph_module(graph: Any, graph_id: str) -> str:
+    """The importable module that defines ``graph``; ``ConfigurationError`` when there is none."""
+    found = _modules.get(id(graph))
+    if found is None:
+        if isinstance(graph, DeclaredFunction):
+            found = graph.fn.__module__
+        else:  # a task graph: the module holding it as a global
+            found = next(
+                (
+                    name
+                    for name, module in list(sys.modules.items())
+                    if any(v is graph for v in list(vars(module).values()))
+                ),
+                "",
+            )
+        _modules[id(graph)] = found
+    if found in ("", "__main__", "__mp_main__"):
+        where = "in __main__ (a script or a notebook)" if found else "outside any module"
+        raise ConfigurationError(
+            f"graph {graph_id!r} is defined {where}, so Ray workers cannot import it; move it "
+            "into a module of its own (say myproject/graphs.py) and import it from there, or "
+            "ship that module to the cluster with Ray's runtime env (py_modules=[...])"
+        )
+    return found
+
+
+async def take_over(
+    runtime: Runtime, module: str, graph_id: str, run_id: str, expect_owner: str | None
+) -> Outputs:
+    """Make this process the owner of a recorded run, then execute it here; its outputs."""
+    importlib.import_module(module)
+    graph = find_graph(graph_id, run_id=run_id)
+    execution = execution_of(graph)
+    storage = runtime.storage()
+    prior = await storage.get_run(run_id)
+    if prior is None:
+        raise RunError(f"run {run_id} of graph {graph_id!r} is not in {storage.location}")
+    claimed = dataclasses.replace(prior, owner=runtime.owner_id)
+    if not await storage.claim_run(claimed, expect_status=prior.status, expect_owner=expect_owner):
+        raise RunError(
+            f"run {run_id} of graph {graph_id!r} was taken by {prior.owner} before this worker "
+            "could start it"
+        )
+    last_seq = await storage.last_run_event_seq(run_id)
+    state = _admitted(runtime, storage, claimed, execution, NO_OPTIONS, None, last_seq)
+    return await execute(state)
+
+
+class _Worker:
+    """One async worker actor: the ordinary engine on the actor's loop, runs taken over by id."""
+
+    def __init__(self, database_url: str) -> None:
+        current_runtime().configure(database_url=database_url)
+
+    async def owner(self) -> str:
+        """This worker's owner id, as recorded on the runs it hosts."""
+        return current_runtime().owner_id
+
+    async def run(
+        self, module: str, graph_id: str, run_id: str, expect_owner: str | None
+    ) -> Outputs:
+        """Take the run over and execute it; its outputs (or what it raised)."""
+        return await take_over(current_runtime(), module, graph_id, run_id, expect_owner)
+
+
+@dataclasses.dataclass
+class _Slot:
+    actor: Any
+    owner: str
+    inflight: int = 0
+    alive: bool = True
+
+
+class RayExecutor:
+    """Runs execute on a pool of async Ray worker actors sharing a PostgreSQL store.
+
+    Args:
+        address: The Ray cluster: ``None`` starts or joins a local one, ``"auto"`` or
+            ``ray://host:port`` joins a running cluster.
+        num_workers: Worker actors in the pool.
+        max_runs_per_worker: Runs one worker executes at once.
+    """
+
+    inline = False
+
+    def __init__(
+        self, *, address: str | None = None, num_workers: int = 2, max_runs_per_worker: int = 8
+    ) -> None:
+        if num_workers < 1 or max_runs_per_worker < 1:
+            raise ConfigurationError(
+                f"RayExecutor needs num_workers >= 1 and max_runs_per_worker >= 1, got "
+                f"{num_workers} and {max_runs_per_worker}"
+            )
+        self.address = address
+        self.num_workers = num_workers
+        self.max_runs_per_worker = max_runs_per_worker
+        self._slots: list[_Slot] = []
+        self._database_url: str | None = None
+        self._free: dict[asyncio.AbstractEventLoop, asyncio.Condition] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    @property
+    def workers(self) -> list[Any]:
+        """The live worker actor handles."""
+        return [s.actor for s in self._slots if s.alive]
+
+    async def start(self) -> None:
+        """Connect to Ray and start the worker actors (once)."""
+        async with self._condition():
+            if not self._slots:
+                await self._start()
+
+    async def _start(self) -> None:
+        runtime = current_runtime()
+        url = getattr(runtime.storage(), "url", None)
+        if not isinstance(url, str):
+            raise ConfigurationError(
+                "the Ray executor keeps runs in PostgreSQL, shared by its workers; set "
+                "AETHERGRAPH_DATABASE_URL=postgresql://... or configure(database_url=...) "
+                f"(runs are now kept in {runtime.storage().location})"
+            )
+        self._database_url = url
+        if not ray.is_initialized():
+            await asyncio.to_thread(ray.init, address=self.address, log_to_driver=False)
+        await asyncio.gather(*(self._add_worker() for _ in range(self.num_workers)))
+
+    async def _add_worker(self) -> None:
+        actor: Any = (
+            ray.remote(_Worker)
+            .options(max_concurrency=self.max_runs_per_worker, num_cpus=0)
+            .remote(self._database_url)
+        )
+        owner: str = await actor.owner.remote()
+        self._slots.append(_Slot(actor, owner))
+
+    def submit(
+        self, record: RunRecord, execute: Callable[[], Coroutine[Any, Any, Outputs]]
+    ) -> Awaitable[Outputs]:
+        """Dispatch the recorded run to a worker; await it for the outputs."""
+        return self._dispatch(record)  # ``execute`` is for this process: the worker runs it
+
+    async def _dispatch(self, record: RunRecord) -> Outputs:
+        runtime = current_runtime()
+        runtime.live.pop(record.run_id, None)  # the worker hosts it from here on
+        try:
+            if not self._slots:
+                await self.start()
+            graph = find_graph(record.graph_id, run_id=record.run_id)
+            module = graph_module(graph, record.graph_id)
+        except ConfigurationError as exc:
+            await mark_stored(runtime.storage(), record, RunStatus.FAILED, runtime)
+            exc.add_note(f"run {record.run_id} was not dispatched to Ray and is marked failed")
+            raise
+        expect_owner = record.owner
+        while True:
+            slot = await self._take_slot()
+            try:
+                outputs: Outputs = await slot.actor.run.remote(
+                    module, record.graph_id, record.run_id, expect_owner
+                )
+                return outputs
+            except RayTaskError as exc:
+                raise _unwrapped(exc) from None
+            except RayActorError as exc:
+                expect_owner = await self._worker_died(runtime, slot, record, exc)
+            finally:
+                await self._give_back(slot)
+
+    async def _worker_died(
+        self, runtime: Runtime, slot: _Slot, record: RunRecord, exc: RayActorError
+    ) -> str | None:
+        """Replace the dead worker; the owner to take the run over from, or raise."""
+        if slot.alive:
+            slot.alive = False
+            logger.warning(
+                "Ray worker %s died; starting another", slot.owner, extra={"owner": slot.owner}
+            )
+            await self._add_worker()
+        storage = runtime.storage()
+        stored = await storage.get_run(record.run_id)
+        if stored is None or stored.status is not RunStatus.RUNNING:
+            raise RunError(f"run {record.run_id} was lost with its Ray worker: {exc}") from exc
+        if stored.kind == "graphify":
+            return stored.owner  # resumes from its checkpoints on another worker
+        await mark_stored(storage, stored, RunStatus.INTERRUPTED, runtime)
+        raise RunError(
+            f"run {record.run_id} of graph {record.graph_id!r} was interrupted: its Ray worker "
+            f"died ({type(exc).__name__}); resume it with run(graph, run_id={record.run_id!r})"
+        ) from exc
+
+    async def _take_slot(self) -> _Slot:
+        cond = self._condition()
+        async with cond:
+            while True:
+                live = [s for s in self._slots if s.alive and s.inflight < self.max_runs_per_worker]
+                if live:
+                    slot = min(live, key=lambda s: s.inflight)
+                    slot.inflight += 1
+                    return slot
+                await cond.wait()
+
+    async def _give_back(self, slot: _Slot) -> None:
+        slot.inflight -= 1
+        cond = self._condition()
+        async with cond:
+            cond.notify()
+
+    def _condition(self) -> asyncio.Condition:
+        loop = asyncio.get_running_loop()
+        cond = self._free.get(loop)
+        if cond is None:
+            for old in [k for k in self._free if k.is_closed()]:
+                del self._free[old]
+            cond = self._free[loop] = asyncio.Condition()
+        return cond
+
+    def background(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Start ``work`` as a task of this process (the run monitor, background runs)."""
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def close(self) -> None:
+        """Cancel this loop's background tasks and stop the worker actors."""
+        loop = asyncio.get_running_loop()
+        mine = [t for t in self._tasks if t.get_loop() is loop and not t.done()]
+        for task in mine:
+            task.cancel()
+        await asyncio.gather(*mine, return_exceptions=True)
+        slots, self._slots = self._slots, []
+        for slot in slots:
+            if slot.alive:
+                ray.kill(slot.actor)
+
+
+def _unwrapped(exc: RayTaskError) -> BaseException:
+    """The exception the run raised on the worker, as the in-process executor would raise it."""
+    cause = exc.cause
+    return cause if isinstance(cause, BaseException) else exc

@@ -1,0 +1,100 @@
+"""Runs dispatched through RayExecutor to async worker actors, with state in PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import subprocess
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from aethergraph import graph_fn, run_async
+from aethergraph.errors import ConfigurationError, RunCancelledError
+from aethergraph.runtime import RunStatus, cancel_run_async, get_run_async, list_runs_async
+from tests.ray import graphs
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from aethergraph.core.engine.executors.ray import RayExecutor
+
+pytestmark = pytest.mark.timeout(120)
+
+LOOPBACK = ("127.0.0.1", "[::1]", "[::ffff:127.0.0.1]")
+
+
+async def test_200_runs_spread_over_two_workers_and_are_recorded_in_postgres(
+    on_ray: RayExecutor,
+) -> None:
+    outputs = await asyncio.gather(*(run_async(graphs.echo, {"i": i}) for i in range(200)))
+    assert [o["i"] for o in outputs] == list(range(200))
+    assert len({o["pid"] for o in outputs}) == 2
+    records = await list_runs_async(graph_id="ray_echo", limit=1000)
+    assert len(records) >= 200
+    workers = {slot.owner for slot in on_ray._slots if slot.alive}
+    assert {r.owner for r in records[:200]} <= workers
+    assert {r.status for r in records[:200]} == {RunStatus.SUCCEEDED}
+
+
+async def test_a_worker_killed_mid_task_graph_resumes_it_on_another_from_checkpoints(
+    on_ray: RayExecutor, ray_cluster: Any, tmp_path: Path
+) -> None:
+    ran = tmp_path / "ran.txt"
+    work = asyncio.ensure_future(run_async(graphs.chain, {"folder": str(tmp_path)}))
+    async with asyncio.timeout(60):
+        while not (tmp_path / "blocked").exists():  # noqa: ASYNC110 - written by a worker
+            await asyncio.sleep(0.01)
+    (record,) = [r for r in await list_runs_async(graph_id="ray_chain") if r.status == "running"]
+    (victim,) = [s for s in on_ray._slots if s.alive and s.owner == record.owner]
+    ray_cluster.kill(victim.actor, no_restart=True)
+    assert await asyncio.wait_for(work, 60) == {"value": sum(range(20))}
+    runs = collections.Counter(int(line.split()[0]) for line in ran.read_text().splitlines())
+    assert runs == {n: 2 if n == 10 else 1 for n in range(20)}
+    pids = {line.split()[1] for line in ran.read_text().splitlines()}
+    assert len(pids) == 2  # nodes after the kill ran on the other worker
+    stored = await get_run_async(record.run_id)
+    assert stored.status is RunStatus.SUCCEEDED
+    assert stored.owner != victim.owner
+
+
+async def test_cancel_reaches_the_worker_running_the_run(on_ray: RayExecutor) -> None:
+    work = asyncio.ensure_future(run_async(graphs.block))
+    async with asyncio.timeout(30):
+        while True:
+            live = await list_runs_async(graph_id="ray_block", status="running")
+            if live and live[0].owner in {s.owner for s in on_ray._slots}:
+                break
+            await asyncio.sleep(0.01)
+    await cancel_run_async(live[0].run_id)
+    with pytest.raises(RunCancelledError):
+        await asyncio.wait_for(work, 10)
+    assert (await get_run_async(live[0].run_id)).status is RunStatus.CANCELLED
+
+
+@graph_fn(name="ray_in_main")
+async def in_main() -> dict[str, Any]:
+    return {}
+
+
+async def test_a_graph_defined_in_main_is_refused_with_what_to_do(on_ray: RayExecutor) -> None:
+    in_main.fn.__module__ = "__main__"  # as if defined in a script run with python
+    with pytest.raises(ConfigurationError, match=r"__main__.*move it into a module.*py_modules"):
+        await run_async(in_main)
+    (record,) = await list_runs_async(graph_id="ray_in_main")
+    assert record.status is RunStatus.FAILED
+
+
+def test_every_ray_socket_stays_on_loopback(ray_cluster: Any) -> None:
+    lines = subprocess.run(
+        ["ss", "-tanpH"], capture_output=True, text=True, check=True, timeout=10
+    ).stdout.splitlines()
+    ray_lines = [
+        line for line in lines if any(p in line for p in ('"raylet"', '"gcs_server"', '"ray::'))
+    ]
+    assert ray_lines, "no socket of a Ray process found"
+    for line in ray_lines:
+        state, local, peer = line.split()[0], *line.split()[3:5]
+        addresses = [local] if state == "LISTEN" else [local, peer]
+        for address in addresses:
+            assert address.rsplit(":", 1)[0] in LOOPBACK, line
