@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, overload
 
 from aethergraph.core.engine.catalog import register_graph
 from aethergraph.core.engine.run import run_async
-from aethergraph.core.engine.signature import DeclaredFunction, P, R
+from aethergraph.core.engine.signature import DeclaredFunction, P, R, declared_name, declared_names
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Sequence
@@ -66,6 +66,9 @@ def graph_fn(
     """Declare an agent: ``@graph_fn`` or ``@graph_fn(name=..., outputs=[...])``."""
     if callable(name):
         return GraphFunction(name)
+    declared_name("graph_fn", name)
+    declared_names("@graph_fn", "inputs", inputs)
+    declared_names("@graph_fn", "outputs", outputs)
 
     def decorate(fn: Callable[P, R]) -> GraphFunction[P, R]:
         return GraphFunction(

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from aethergraph.core.engine.catalog import register_graph
+from aethergraph.core.engine.signature import declared_name, declared_names
 from aethergraph.core.engine.tool import Tool, declared_tools
 from aethergraph.core.graph.tracing import GraphBuilder, building
 from aethergraph.errors import GraphDefinitionError
@@ -35,6 +36,12 @@ def graphify(
     """
     if callable(name):
         return _trace(name, name.__name__, inputs, outputs, version)
+    declared_name("graphify", name)
+    if isinstance(inputs, Mapping):
+        declared_names("@graphify", "inputs", list(inputs))
+    else:
+        declared_names("@graphify", "inputs", inputs)
+    declared_names("@graphify", "outputs", outputs)
 
     def decorate(fn: Callable[..., Any]) -> TaskGraph:
         return _trace(fn, name or fn.__name__, inputs, outputs, version)

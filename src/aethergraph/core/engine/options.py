@@ -41,7 +41,8 @@ class RunOptions:
                 close = difflib.get_close_matches(key, OPTION_NAMES, n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
                 raise ConfigurationError(
-                    f"unknown run option {key!r}{hint} (options: {', '.join(OPTION_NAMES)})"
+                    f"unknown run option {key!r}{hint} (options: {', '.join(OPTION_NAMES)}); "
+                    f"inputs go in the inputs dict: run(target, {{{key!r}: ...}})"
                 )
         self.run_id: str | None = _opt_str(opts, "run_id")
         self.session_id: str | None = _opt_str(opts, "session_id")
@@ -52,7 +53,9 @@ class RunOptions:
         self.max_concurrency: int | None = mc
         self.retry: RetryPolicy | None = RetryPolicy.coerce(opts.get("retry"))
         t = opts.get("timeout_s")
-        if t is not None and (not isinstance(t, int | float) or t <= 0):
+        if t is not None and (
+            not isinstance(t, int | float) or isinstance(t, bool) or not t > 0  # NaN too
+        ):
             raise ConfigurationError(f"timeout_s must be a positive number, got {t!r}")
         self.timeout_s: float | None = t
 

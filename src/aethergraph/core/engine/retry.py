@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -34,9 +35,27 @@ class RetryPolicy:
             raise ConfigurationError(
                 f"RetryPolicy.attempts must be an int >= 1, got {self.attempts!r}"
             )
-        if self.backoff_s < 0 or self.multiplier < 1 or self.max_backoff_s < 0:
+        numbers = (self.backoff_s, self.multiplier, self.max_backoff_s)
+        if (
+            not all(isinstance(n, int | float) and math.isfinite(n) for n in numbers)
+            or self.backoff_s < 0
+            or self.multiplier < 1
+            or self.max_backoff_s < 0
+        ):
             raise ConfigurationError(
-                "RetryPolicy needs backoff_s >= 0, multiplier >= 1 and max_backoff_s >= 0"
+                "RetryPolicy needs backoff_s >= 0, multiplier >= 1 and max_backoff_s >= 0 "
+                f"(finite numbers); got {numbers}"
+            )
+        retry_on = self.retry_on
+        if isinstance(retry_on, type):
+            retry_on = (retry_on,)
+            object.__setattr__(self, "retry_on", retry_on)  # frozen: set once, here
+        if not isinstance(retry_on, tuple) or not all(
+            isinstance(t, type) and issubclass(t, BaseException) for t in retry_on
+        ):
+            raise ConfigurationError(
+                f"RetryPolicy.retry_on must be an exception class or a tuple of them, got "
+                f"{retry_on!r}; e.g. retry_on=(TimeoutError, ConnectionError)"
             )
 
     @classmethod

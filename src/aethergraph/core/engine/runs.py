@@ -63,6 +63,9 @@ async def _truthful(runtime: Runtime, storage: Storage, record: RunRecord) -> Ru
     return fresh if fresh is not None else record
 
 
+_STATUS_NAMES = frozenset(s.value for s in RunStatus)
+
+
 async def list_runs_async(
     *,
     status: RunStatus | str | None = None,
@@ -74,6 +77,16 @@ async def list_runs_async(
     workspace: Workspace = None,
 ) -> list[RunRecord]:
     """Runs in the workspace, newest first, optionally filtered."""
+    for name, number, least in (("limit", limit, 1), ("offset", offset, 0)):
+        if isinstance(number, bool) or not isinstance(number, int) or number < least:
+            raise ConfigurationError(
+                f"list_runs({name}={number!r}): {name} must be an int >= {least}"
+            )
+    if status is not None and status not in _STATUS_NAMES:
+        raise ConfigurationError(
+            f"list_runs(status={status!r}): not a run status; use one of "
+            f"{', '.join(sorted(_STATUS_NAMES))}"
+        )
     runtime = current_runtime()
     storage = runtime.storage(workspace)
     wanted = RunStatus(status) if status is not None else None

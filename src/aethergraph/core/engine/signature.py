@@ -20,7 +20,15 @@ from aethergraph.errors import GraphDefinitionError, InputValidationError, Outpu
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
-__all__ = ["DeclaredFunction", "FunctionSignature", "P", "R"]
+__all__ = [
+    "DeclaredFunction",
+    "FunctionSignature",
+    "P",
+    "R",
+    "declared_name",
+    "declared_names",
+    "declared_seconds",
+]
 
 _CONTEXT_TYPE_NAMES = ("NodeContext",)
 
@@ -132,6 +140,10 @@ class FunctionSignature:
         """Raise ``InputValidationError`` for unknown or missing inputs."""
         if not self.var_keyword:
             for key in inputs:
+                if not isinstance(key, str):
+                    raise InputValidationError(
+                        f"{where}: input names must be str, got {type(key).__name__} {key!r}"
+                    )
                 if key not in self.params:
                     close = difflib.get_close_matches(key, self.params, n=1)
                     hint = f"; did you mean {close[0]!r}?" if close else ""
@@ -202,12 +214,51 @@ def _as_given(inputs: dict[str, Any]) -> dict[str, Any]:
     return inputs
 
 
-def _check_outputs(kind: str, name: str, outputs: Sequence[str] | None) -> tuple[str, ...] | None:
-    if outputs is None:
+def declared_names(where: str, arg: str, value: Any) -> tuple[str, ...] | None:
+    """A decorator's ``inputs=`` or ``outputs=``: ``None``, a name, or a list of names."""
+    if value is None:
         return None
-    if isinstance(outputs, str):
-        outputs = [outputs]
-    names = tuple(outputs)
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, list | tuple):
+        raise GraphDefinitionError(
+            f"{where}: {arg} must be a list of names (str), got {type(value).__name__} "
+            f"{value!r}; e.g. {arg}=['result']"
+        )
+    for item in value:
+        if not isinstance(item, str):
+            raise GraphDefinitionError(
+                f"{where}: {arg} must be a list of names (str), but it holds "
+                f"{type(item).__name__} {item!r}"
+            )
+    return tuple(value)
+
+
+def declared_name(kind: str, name: Any) -> None:
+    """A decorator's ``name``: ``None`` or a non-empty str."""
+    if name is not None and (not isinstance(name, str) or not name):
+        raise GraphDefinitionError(
+            f"@{kind} takes a function (@{kind}) or a non-empty str name "
+            f"(@{kind}(name='...')); got {type(name).__name__} {name!r}"
+        )
+
+
+def declared_seconds(where: str, arg: str, value: Any) -> float | None:
+    """A decorator's duration in seconds: ``None`` or a positive number (not NaN)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise GraphDefinitionError(
+            f"{where}: {arg} must be a positive number of seconds, got {type(value).__name__} "
+            f"{value!r}"
+        )
+    return float(value)
+
+
+def _check_outputs(kind: str, name: str, outputs: Sequence[str] | None) -> tuple[str, ...] | None:
+    names = declared_names(f"{kind} {name!r}", "outputs", outputs)
+    if names is None:
+        return None
     for o in names:
         if not isinstance(o, str) or not o:
             raise GraphDefinitionError(

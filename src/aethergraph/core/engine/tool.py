@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING, Any, overload
 
 from aethergraph.core.engine.catalog import register_tool
 from aethergraph.core.engine.retry import RetryPolicy
-from aethergraph.core.engine.signature import DeclaredFunction, P, R
+from aethergraph.core.engine.signature import (
+    DeclaredFunction,
+    P,
+    R,
+    declared_name,
+    declared_names,
+    declared_seconds,
+)
 from aethergraph.core.engine.tool_node import call_tool_node
 from aethergraph.core.graph.tracing import BUILDER
 from aethergraph.errors import GraphDefinitionError
@@ -57,9 +64,7 @@ class Tool(DeclaredFunction[P, R]):
         super().__init__(
             fn, kind="tool", name=name, inputs=inputs, outputs=outputs, version=version
         )
-        if timeout_s is not None and timeout_s <= 0:
-            raise GraphDefinitionError(f"tool timeout_s must be > 0, got {timeout_s!r}")
-        self.timeout_s = timeout_s
+        self.timeout_s = declared_seconds(f"tool {self.name!r}", "timeout_s", timeout_s)
         self.retry = RetryPolicy.coerce(retry)
         register_tool(self)
 
@@ -137,7 +142,11 @@ def tool(
     """
     if callable(outputs):
         return Tool(outputs)
-    declared = [outputs] if isinstance(outputs, str) else outputs
+    declared = declared_names("@tool", "outputs", outputs)
+    declared_names("@tool", "inputs", inputs)
+    declared_name("tool", name)
+    declared_seconds("@tool", "timeout_s", timeout_s)
+    RetryPolicy.coerce(retry)  # a bad policy fails here, at the decorator
 
     def decorate(fn: Callable[P, R]) -> Tool[P, R]:
         return Tool(
