@@ -55,6 +55,7 @@ from aethergraph.storage.records import NodeStatus, RunEvent, RunRecord, RunStat
 if TYPE_CHECKING:
     import os
 
+    from aethergraph.core.engine.executor import Executor
     from aethergraph.storage.protocols import Storage
 
 __all__ = [
@@ -112,17 +113,32 @@ def configure(
     workspace: str | os.PathLike[str] | None = None,
     storage: Storage | None = None,
     database_url: str | None = None,
+    executor: str | Executor | None = None,
+    ray_address: str | None = None,
+    num_workers: int = 2,
+    max_runs_per_worker: int = 8,
     log_level: str | int | None = None,
 ) -> None:
     """Choose where runs are kept: a workspace folder, a PostgreSQL database, or a backend.
 
     ``database_url`` (``postgresql://...``, default ``AETHERGRAPH_DATABASE_URL``) keeps them in
-    PostgreSQL, shared by every process that names the same database. ``log_level`` ("info",
-    "debug", ...) prints the runtime's log records, run logs included, with run and node ids.
+    PostgreSQL, shared by every process that names the same database. ``executor="ray"`` runs
+    them on ``num_workers`` Ray worker actors (at most ``max_runs_per_worker`` runs each) of the
+    cluster at ``ray_address`` (``None``: a local one, ``"auto"``: the running one).
+    ``log_level`` ("info", "debug", ...) prints the runtime's log records, run logs included,
+    with run and node ids.
     """
     if log_level is not None:
         show_logs(log_level)
-    current_runtime().configure(workspace=workspace, storage=storage, database_url=database_url)
+    current_runtime().configure(
+        workspace=workspace,
+        storage=storage,
+        database_url=database_url,
+        executor=executor,
+        ray_address=ray_address,
+        num_workers=num_workers,
+        max_runs_per_worker=max_runs_per_worker,
+    )
 
 
 def workspace() -> str:

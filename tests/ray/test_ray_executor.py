@@ -98,3 +98,14 @@ def test_every_ray_socket_stays_on_loopback(ray_cluster: Any) -> None:
         addresses = [local] if state == "LISTEN" else [local, peer]
         for address in addresses:
             assert address.rsplit(":", 1)[0] in LOOPBACK, line
+
+
+def test_an_unknown_executor_name_is_refused_with_the_known_ones() -> None:
+    from aethergraph.core.engine.runtime import current_runtime
+    from aethergraph.runtime import configure
+
+    with (
+        current_runtime().scoped(),
+        pytest.raises(ConfigurationError, match=r"unknown executor 'spark'; use 'in_process'"),
+    ):
+        configure(executor="spark")

@@ -218,16 +218,27 @@ def _check_name(name: object, *, builtin_ok: bool = False) -> str:
     return name
 
 
-def register_context_service(name: str, service: object) -> None:
+def register_context_service(name: str, service: object, *, scope: str | None = None) -> None:
     """Make ``service`` reachable as ``context.<name>()`` in every node of every run.
 
-    Registering a name again replaces the service (the earlier instance, if it was started, is
-    still closed by ``close_services()``).
+    ``service`` is an instance, or the import path of its factory (``"pkg.mod:make"``) with a
+    ``scope`` of ``worker``, ``run`` or ``cluster`` (see ``services.runtime.remote``); only the
+    import-path form reaches Ray workers. Registering a name again replaces the service (the
+    earlier instance, if it was started, is still closed by ``close_services()``).
 
     Raises:
         ConfigurationError: (a ``ValueError``) when the name breaks a naming rule.
     """
     global _generation
+    if isinstance(service, str):
+        from aethergraph.services.runtime.remote import ImportedService
+
+        service = ImportedService(_check_name(name), service, scope or "worker")
+    elif scope is not None:
+        raise ConfigurationError(
+            f"register_context_service({name!r}, ..., scope={scope!r}): a scope goes with an "
+            f"import path, e.g. register_context_service({name!r}, 'pkg.mod:make', scope={scope!r})"
+        )
     _check_instance(_check_name(name), service)
     _registry[name] = _Entry(name, service)
     _generation += 1

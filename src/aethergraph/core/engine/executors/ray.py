@@ -36,6 +36,12 @@ from aethergraph.core.engine.run import execution_of
 from aethergraph.core.engine.runtime import current_runtime
 from aethergraph.core.engine.signature import DeclaredFunction
 from aethergraph.errors import ConfigurationError, RunError
+from aethergraph.services.runtime.registry import (
+    get_ext_context_service,
+    list_ext_context_services,
+    register_context_service,
+)
+from aethergraph.services.runtime.remote import ImportedService
 from aethergraph.storage.records import RunStatus
 
 if TYPE_CHECKING:
@@ -112,9 +118,23 @@ class _Worker:
         return current_runtime().owner_id
 
     async def run(
-        self, module: str, graph_id: str, run_id: str, expect_owner: str | None
+        self,
+        module: str,
+        graph_id: str,
+        run_id: str,
+        expect_owner: str | None,
+        services: list[tuple[str, str, str]],
     ) -> Outputs:
         """Take the run over and execute it; its outputs (or what it raised)."""
+        for name, path, scope in services:
+            try:
+                known = get_ext_context_service(name)
+            except AttributeError:
+                known = None
+            if not (
+                isinstance(known, ImportedService) and (known.path, known.scope) == (path, scope)
+            ):
+                register_context_service(name, path, scope=scope)
         return await take_over(current_runtime(), module, graph_id, run_id, expect_owner)
 
 
@@ -202,6 +222,7 @@ class RayExecutor:
                 await self.start()
             graph = find_graph(record.graph_id, run_id=record.run_id)
             module = graph_module(graph, record.graph_id)
+            services = await _shipped_services()
         except ConfigurationError as exc:
             await mark_stored(runtime.storage(), record, RunStatus.FAILED, runtime)
             exc.add_note(f"run {record.run_id} was not dispatched to Ray and is marked failed")
@@ -211,7 +232,7 @@ class RayExecutor:
             slot = await self._take_slot()
             try:
                 outputs: Outputs = await slot.actor.run.remote(
-                    module, record.graph_id, record.run_id, expect_owner
+                    module, record.graph_id, record.run_id, expect_owner, services
                 )
                 return outputs
             except RayTaskError as exc:
@@ -287,6 +308,28 @@ class RayExecutor:
         for slot in slots:
             if slot.alive:
                 ray.kill(slot.actor)
+
+
+async def _shipped_services() -> list[tuple[str, str, str]]:
+    """The custom services as (name, import path, scope), for the workers to register.
+
+    Refuses services registered as instances, which cannot be sent. Cluster services get their
+    actor here, owned by this process, so that it outlives any one worker.
+    """
+    shipped: list[tuple[str, str, str]] = []
+    for name in list_ext_context_services():
+        service = get_ext_context_service(name)
+        if not isinstance(service, ImportedService):
+            raise ConfigurationError(
+                f"service {name!r} is registered as an instance ({type(service).__name__}), "
+                "which cannot reach Ray workers; register it by the import path of its factory: "
+                f"register_context_service({name!r}, 'yourpackage.module:make_{name}', "
+                "scope='worker') (or scope='run' or 'cluster')"
+            )
+        if service.scope == "cluster":
+            await service.start()
+        shipped.append((name, service.path, service.scope))
+    return shipped
 
 
 def _unwrapped(exc: RayTaskError) -> BaseException:
