@@ -15,6 +15,7 @@ SUITE = [
     "startup.py",
     "w6_server.py",
     "w7_journal.py",
+    "w8_scale.py",
 ]
 
 if __name__ == "__main__":
