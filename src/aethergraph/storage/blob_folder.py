@@ -6,6 +6,8 @@ Layout under a workspace folder::
     tmp/                       staging files, renamed into place when complete
 
 A blob is written to ``tmp``, synced, then renamed into place: a reader never sees half a blob.
+A process killed while writing leaves its staging file behind; files in ``tmp`` untouched for
+``STALE_S`` seconds are removed when the workspace is opened.
 """
 
 from __future__ import annotations
@@ -16,11 +18,15 @@ import hashlib
 import io
 import os
 import re
+import time
 import uuid
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["BlobFolder"]
+__all__ = ["STALE_S", "BlobFolder"]
+
+STALE_S = 6 * 3600.0
+"""Seconds after its last write that a staging file counts as left behind by a dead writer."""
 
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 _CHUNK = 1 << 20
@@ -34,6 +40,7 @@ class BlobFolder:
         self._tmp = root / "tmp"
         self._blobs.mkdir(parents=True, exist_ok=True)
         self._tmp.mkdir(exist_ok=True)
+        _remove_stale(self._tmp)
 
     def _blob_path(self, sha256: str) -> Path:
         # The digest becomes a path: only a well-formed one may, so it cannot leave the folder.
@@ -121,3 +128,15 @@ class BlobFolder:
         """A fresh path in the workspace's ``tmp`` folder."""
         self._tmp.mkdir(exist_ok=True)
         return self._tmp / f"{uuid.uuid4().hex}{suffix}"
+
+
+def _remove_stale(folder: Path) -> None:
+    """Remove the staging files in ``folder`` nobody has written to for ``STALE_S`` seconds."""
+    cutoff = time.time() - STALE_S
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            try:
+                if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < cutoff:
+                    os.unlink(entry.path)
+            except OSError:  # another process removed or published it first
+                continue
