@@ -11,9 +11,7 @@ Run it: ``python examples/blocking_compute.py``
 import asyncio
 import threading
 
-from aethergraph import graph_fn, run, tool
-from aethergraph.services.runtime.base import Service
-from aethergraph.services.runtime.registry import register_context_service
+from aethergraph import Service, graph_fn, register_context_service, run, tool
 
 
 class Heavy(Service):

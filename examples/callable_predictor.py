@@ -7,9 +7,7 @@ Calling a service that has no ``__call__`` with arguments is a ``TypeError`` nam
 Run it: ``python examples/callable_predictor.py``
 """
 
-from aethergraph import graph_fn, run
-from aethergraph.services.runtime.base import Service
-from aethergraph.services.runtime.registry import register_context_service
+from aethergraph import Service, graph_fn, register_context_service, run
 
 
 class Predictor(Service):

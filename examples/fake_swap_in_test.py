@@ -14,9 +14,7 @@ Run it directly (``python examples/fake_swap_in_test.py``) or with pytest
 (``pytest examples/fake_swap_in_test.py``).
 """
 
-from aethergraph import graph_fn, run, tool
-from aethergraph.services.runtime.base import Service
-from aethergraph.services.runtime.registry import register_context_service
+from aethergraph import Service, graph_fn, register_context_service, run, tool
 from aethergraph.testing import memory_runtime, override_context_service
 
 

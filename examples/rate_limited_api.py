@@ -16,9 +16,7 @@ Run it: ``python examples/rate_limited_api.py``
 import asyncio
 import time
 
-from aethergraph import graph_fn, run
-from aethergraph.services.runtime.base import Service
-from aethergraph.services.runtime.registry import register_context_service
+from aethergraph import Service, graph_fn, register_context_service, run
 
 
 class RateLimitedAPI(Service):

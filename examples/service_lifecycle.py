@@ -18,9 +18,7 @@ import asyncio
 import httpx
 
 import aethergraph.runtime
-from aethergraph import graph_fn, run, run_async
-from aethergraph.services.runtime.base import Service
-from aethergraph.services.runtime.registry import register_context_service
+from aethergraph import Service, graph_fn, register_context_service, run, run_async
 
 
 def fake_tracker_api(request: httpx.Request) -> httpx.Response:

@@ -5,7 +5,8 @@ default, or ``AETHERGRAPH_WORKSPACE``): ``put`` copies the file there and return
 URI, ``get`` copies it back. Swap ``_upload``/``_download`` for S3, GCS or MinIO calls and nothing
 else changes. The copies run in a worker thread (``run_blocking``), so the event loop stays free.
 
-The tutorial uploads ``/tmp/report.pdf``; this program writes that file first.
+The tutorial uploads ``/tmp/report.pdf``; this program writes its stand-in report inside the
+workspace instead (``report.pdf``), so that it writes nothing outside the workspace.
 
 Run it: ``python examples/storage_wrapper.py``
 """
@@ -15,11 +16,12 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import aethergraph.runtime
-from aethergraph import graph_fn, run
-from aethergraph.services.runtime.base import Service
-from aethergraph.services.runtime.registry import register_context_service
+from aethergraph import Service, graph_fn, register_context_service, run
 
-REPORT = Path("/tmp/report.pdf")
+
+def report_path() -> Path:
+    """The stand-in report, inside the workspace."""
+    return Path(aethergraph.runtime.workspace()) / "report.pdf"
 
 
 class Storage(Service):
@@ -66,7 +68,7 @@ register_context_service("storage", Storage())
 # Use anywhere
 @graph_fn(name="upload_report", outputs=["uri"])
 async def upload_report(*, context):
-    uri = await context.storage().put("/tmp/report.pdf", key="reports/2025-01-01.pdf")
+    uri = await context.storage().put(str(report_path()), key="reports/2025-01-01.pdf")
     return {"uri": uri}
 
 
@@ -89,19 +91,21 @@ async def fetch_report(uri: str, dest: str, *, context):
 
 
 def main() -> None:
-    REPORT.write_bytes(b"%PDF-1.4\n% a stand-in report for the storage example\n%%EOF\n")
-    print(f"wrote {REPORT} ({REPORT.stat().st_size} bytes)")
+    report = report_path()
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_bytes(b"%PDF-1.4\n% a stand-in report for the storage example\n%%EOF\n")
+    print(f"wrote {report} ({report.stat().st_size} bytes)")
 
     uri = run(upload_report)["uri"]
     print(f"upload_report -> {uri}")
 
-    both = run(archive_report, {"path": str(REPORT)})
+    both = run(archive_report, {"path": str(report)})
     print(f"archive_report -> bucket:   {both['bucket_uri']}")
     print(f"                  artifact: {both['artifact_uri']}")
 
     dest = Path(aethergraph.runtime.workspace()) / "downloaded-report.pdf"
     run(fetch_report, {"uri": uri, "dest": str(dest)})
-    same = dest.read_bytes() == REPORT.read_bytes()
+    same = dest.read_bytes() == report.read_bytes()
     print(f"fetch_report -> {dest} ({dest.stat().st_size} bytes, same as the original: {same})")
 
 

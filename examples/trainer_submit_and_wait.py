@@ -14,9 +14,7 @@ import itertools
 import time
 
 import aethergraph.runtime
-from aethergraph import graph_fn, run, tool
-from aethergraph.services.runtime.base import Service
-from aethergraph.services.runtime.registry import register_context_service
+from aethergraph import Service, graph_fn, register_context_service, run, tool
 
 
 class FakeCluster:
