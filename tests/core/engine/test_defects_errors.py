@@ -179,3 +179,41 @@ def test_registering_a_class_instead_of_an_instance_is_refused_at_registration()
         override_context_service("notes", Notes),
     ):
         pass
+
+
+@pytest.mark.parametrize("sync", [False, True], ids=["async", "sync"])
+async def test_a_wrong_tool_keyword_in_a_graph_fn_suggests_the_close_name(sync: bool) -> None:
+    if sync:
+
+        @tool(outputs=["y"], name="scales")
+        def scales(value: int, factor: int = 2) -> int:
+            return value * factor
+
+    else:
+
+        @tool(outputs=["y"], name="scales")
+        async def scales(value: int, factor: int = 2) -> int:
+            return value * factor
+
+    @graph_fn(name="misspells")
+    async def misspells() -> dict[str, Any]:
+        return await scales(value=2, facter=3)
+
+    with pytest.raises(InputValidationError, match=r"'facter'; did you mean 'factor'"):
+        await run_async(misspells)
+    (record,) = await list_runs_async()
+    (node,) = await list_nodes_async(record.run_id)
+    assert node.status is NodeStatus.FAILED
+
+
+async def test_a_type_error_inside_a_tool_is_the_users_own() -> None:
+    @tool(outputs=["y"])
+    async def breaks(value: Any) -> int:
+        return len(value)
+
+    @graph_fn(name="calls_breaks")
+    async def calls_breaks() -> dict[str, Any]:
+        return await breaks(value=3)
+
+    with pytest.raises(TypeError, match="has no len"):
+        await run_async(calls_breaks)

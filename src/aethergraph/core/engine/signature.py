@@ -164,6 +164,18 @@ class FunctionSignature:
                     f"(required: {', '.join(self.required)}){hint}"
                 )
 
+    def check_call(self, exc: TypeError, inputs: Mapping[str, Any]) -> None:
+        """Raise a clear error for ``exc`` if calling the function failed on its inputs' names.
+
+        With an unknown or missing input the call cannot have bound its arguments, so ``exc``
+        is that failure: an ``InputValidationError`` naming the input (and the close name)
+        replaces it. Otherwise ``exc`` came from inside the function and is left to propagate.
+        """
+        try:
+            self.check_inputs(inputs, self.where)
+        except InputValidationError as clear:
+            raise clear from exc
+
     def run_inputs(self, inputs: Mapping[str, Any], where: str) -> dict[str, Any]:
         """The inputs as stored with a run: checked against the annotations, in JSON form.
 

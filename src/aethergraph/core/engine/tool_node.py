@@ -67,11 +67,15 @@ def _call(tool: Tool[..., Any], inputs: dict[str, Any], ctx: NodeContext) -> Any
     """Call the tool's function with its context injected (a coroutine if the tool is async)."""
     context_param = tool.sig.context_param
     inputs = tool.sig.call_inputs(inputs)
-    if context_param is None:
-        return tool.body(**inputs)
-    kwargs = dict(inputs)
-    kwargs[context_param] = ctx
-    return tool.body(**kwargs)
+    try:
+        if context_param is None:
+            return tool.body(**inputs)
+        kwargs = dict(inputs)
+        kwargs[context_param] = ctx
+        return tool.body(**kwargs)
+    except TypeError as exc:
+        tool.sig.check_call(exc, inputs)  # a wrong keyword: say which, and the close name
+        raise
 
 
 async def execute_node(
