@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from aethergraph import graph_fn, run_async
-from aethergraph.errors import ConfigurationError, RunCancelledError
+from aethergraph.errors import ConfigurationError, RunCancelledError, RunError
 from aethergraph.runtime import RunStatus, cancel_run_async, get_run_async, list_runs_async
 from tests.ray import graphs
 
@@ -109,3 +109,34 @@ def test_an_unknown_executor_name_is_refused_with_the_known_ones() -> None:
         pytest.raises(ConfigurationError, match=r"unknown executor 'spark'; use 'in_process'"),
     ):
         configure(executor="spark")
+
+
+async def test_a_graph_fn_run_whose_worker_dies_is_marked_interrupted_saying_so(
+    on_ray: RayExecutor, ray_cluster: Any
+) -> None:
+    work = asyncio.ensure_future(run_async(graphs.block))
+    async with asyncio.timeout(30):
+        while True:
+            live = await list_runs_async(graph_id="ray_block", status="running")
+            hosts = [s for s in on_ray._slots if s.alive and live and s.owner == live[0].owner]
+            if hosts:
+                break
+            await asyncio.sleep(0.01)
+    ray_cluster.kill(hosts[0].actor, no_restart=True)
+    with pytest.raises(RunError, match=r"was interrupted: its Ray worker died.*run_id="):
+        await asyncio.wait_for(work, 30)
+    assert (await get_run_async(live[0].run_id)).status is RunStatus.INTERRUPTED
+    assert len(on_ray.workers) == 2  # the dead worker was replaced
+
+
+async def test_the_ray_executor_needs_postgresql_and_says_how_to_set_it(
+    ray_cluster: Any, tmp_path: Path
+) -> None:
+    from aethergraph.core.engine.executors.ray import RayExecutor
+    from aethergraph.core.engine.runtime import current_runtime
+
+    with current_runtime().scoped(workspace=tmp_path) as runtime:
+        runtime.configure(executor=RayExecutor(num_workers=1))
+        with pytest.raises(ConfigurationError, match=r"AETHERGRAPH_DATABASE_URL=postgresql://"):
+            await run_async(graphs.echo, {"i": 1})
+        await runtime.storage().close()
