@@ -2,9 +2,10 @@
 
 (Leaving a signal is ``PostgresStorage.signal_run``: it notifies the run's owner too.)
 
-``PostgresRuns`` is the part of ``PostgresStorage`` the run lifecycle uses. Run events and log
-entries are held in memory when appended (from any thread), and written in one transaction before
-anything reads them, at ``flush()``, or at most ``FLUSH_DEADLINE`` seconds after the first was held.
+``PostgresRuns`` is the part of ``PostgresStorage`` the run lifecycle uses. Run events, log
+entries and node records are held in memory when appended (from any thread), and written in one
+transaction before anything reads them, at ``flush()``, or at most ``FLUSH_DEADLINE`` seconds after
+the first was held (as SQLite holds them until its next commit); ``journal_node`` writes at once.
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ class PostgresRuns:
         self._held_lock = threading.Lock()
         self._held_events: list[tuple[Any, ...]] = []
         self._held_logs: list[tuple[Any, ...]] = []
+        self._held_nodes: list[tuple[Any, ...]] = []
         self._armed = False  # a deadline write is pending (under _held_lock)
         self._deadline: asyncio.TimerHandle | None = None
         self._deadline_writes: set[asyncio.Task[None]] = set()
@@ -123,11 +125,14 @@ class PostgresRuns:
             with self._held_lock:
                 events, self._held_events = self._held_events, []
                 logs, self._held_logs = self._held_logs, []
+                nodes, self._held_nodes = self._held_nodes, []
                 self._armed = False
-            if not (events or logs):
+            if not (events or logs or nodes):
                 return
             try:
                 async with self._pool.acquire() as conn, conn.transaction():
+                    if nodes:  # in order: a node's first row gives its place, the last its state
+                        await conn.executemany(_PUT_NODE, nodes)
                     if events:
                         columns = zip(*events, strict=True)
                         written = await conn.fetch(_APPEND_RUN_EVENTS, *columns)
@@ -136,6 +141,7 @@ class PostgresRuns:
             except BaseException:
                 with self._held_lock:  # nothing was written: the next write retries them
                     self._held_events[:0], self._held_logs[:0] = events, logs
+                    self._held_nodes[:0] = nodes
                 raise
             if events:
                 taken = collections.Counter((e[0], e[1]) for e in events)
@@ -190,15 +196,17 @@ class PostgresRuns:
 
     # -- nodes -----------------------------------------------------------------------------
     async def put_node(self, record: NodeRecord) -> None:
-        """Insert or replace a node record; a replaced node keeps its place."""
-        await self._pool.execute(_PUT_NODE, *rows.node_row(record))
+        """Insert or replace a node record (held); a replaced node keeps its place."""
+        self._hold(self._held_nodes, rows.node_row(record))
 
     async def journal_node(self, record: NodeRecord) -> None:
-        """Store a finished step; it is committed when this returns, like every node."""
-        await self.put_node(record)
+        """Store a finished step; it is committed when this returns."""
+        self._hold(self._held_nodes, rows.node_row(record))
+        await self._write_held()
 
     async def list_nodes(self, run_id: str) -> list[NodeRecord]:
         """The run's nodes in first-stored order."""
+        await self._write_held()
         return [rows.node_record(r) for r in await self._pool.fetch(_LIST_NODES, run_id)]
 
     # -- run events ------------------------------------------------------------------------
