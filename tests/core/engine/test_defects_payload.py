@@ -7,7 +7,7 @@ import dataclasses
 import datetime
 import enum
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pydantic
 import pytest
@@ -331,3 +331,17 @@ def test_unannotated_and_unresolvable_annotations_are_not_checked() -> None:
         return {"a": a, "b": b, "c": c}
 
     assert run(loose, {"a": "1", "b": "2", "c": [3]}) == {"a": "1", "b": "2", "c": [3]}
+
+
+class Sized(Protocol):
+    def __len__(self) -> int: ...
+
+
+async def test_an_annotation_pydantic_cannot_check_leaves_the_input_unchecked(
+    backend: str,
+) -> None:
+    @graph_fn(name="takes_sized")
+    async def takes_sized(items: Sized) -> dict[str, int]:
+        return {"n": len(items)}
+
+    assert await run_async(takes_sized, {"items": [1, 2, 3]}) == {"n": 3}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import inspect
 import typing
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from aethergraph.errors import InputValidationError
 
@@ -91,13 +91,19 @@ class InputTypes:
         try:
             return adapter.validate_python(value)
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors()
-            )
-            raise InputValidationError(
-                f"{self.where}: input {param.name!r} expects {_type_name(param.annotation)}, got "
-                f"{type(value).__name__} {_short(value)} ({problems}); pass a value of that type"
-            ) from None
+            self._refuse(param, value, exc)
+        except Exception:  # noqa: BLE001 - a type pydantic cannot check (a plain Protocol, say)
+            param.adapter = False
+        return value
+
+    def _refuse(self, param: _Param, value: Any, exc: Any) -> NoReturn:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors()
+        )
+        raise InputValidationError(
+            f"{self.where}: input {param.name!r} expects {_type_name(param.annotation)}, got "
+            f"{type(value).__name__} {_short(value)} ({problems}); pass a value of that type"
+        ) from None
 
 
 def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
@@ -119,15 +125,14 @@ def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
 
 def _adapter(annotation: Any) -> Any:
     from pydantic import ConfigDict, TypeAdapter
-    from pydantic.errors import PydanticSchemaGenerationError, PydanticUserError
 
     try:
         return TypeAdapter(annotation)
-    except (PydanticSchemaGenerationError, PydanticUserError, TypeError):
+    except Exception:  # noqa: BLE001 - pydantic has no schema for it: try isinstance
         pass
     try:  # a class of the user's own: an isinstance check
         return TypeAdapter(annotation, config=ConfigDict(arbitrary_types_allowed=True))
-    except (PydanticSchemaGenerationError, PydanticUserError, TypeError):
+    except Exception:  # noqa: BLE001 - not even that (a plain Protocol, say): left unchecked
         return None
 
 

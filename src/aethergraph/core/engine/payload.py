@@ -168,7 +168,12 @@ def _convert_other(value: Any, depth: int) -> Any:  # noqa: C901 - one case per 
         return str(value)
     to_json = getattr(value, "to_json", None)
     if callable(to_json) and not isinstance(value, type):
-        return _convert(to_json(), depth)
+        try:
+            form = to_json()
+        except TypeError:  # a to_json that needs arguments is not the one meant here
+            pass
+        else:
+            return _convert(form, depth)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
         return _convert_dict(fields, depth + 1)
