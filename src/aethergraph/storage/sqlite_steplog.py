@@ -51,7 +51,8 @@ class StepLog:
         self._dir = root / "journal"
         self._lock = threading.Lock()
         self._open: dict[str, int] = {}
-        self._done: set[str] = set()
+        self._files: dict[str, set[Path]] = {}  # the step files of a run this process knows of
+        self._done: list[Path] = []
 
     def append(self, record: NodeRecord) -> None:
         """Write one finished step; it survives this process dying once this returns."""
@@ -63,6 +64,7 @@ class StepLog:
                 path = self._dir / f"{_name(record.run_id)}.{os.getpid()}.jsonl"
                 fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
                 self._open[record.run_id] = fd
+                self._files.setdefault(record.run_id, set()).add(path)
             os.write(fd, line)
 
     def overlay(self, run_id: str, rows: list[NodeRecord]) -> list[NodeRecord]:
@@ -72,6 +74,8 @@ class StepLog:
         paths = sorted(self._dir.glob(f"{_name(run_id)}.*.jsonl"), key=_mtime)
         if not paths:
             return rows
+        with self._lock:
+            self._files.setdefault(run_id, set()).update(paths)  # removed when the run ends
         by_id = {r.node_id: r for r in rows}
         for path in paths:
             for line in path.read_bytes().decode("utf-8", "surrogatepass").splitlines():
@@ -85,20 +89,23 @@ class StepLog:
 
     def run_ended(self, run_id: str) -> None:
         """The run's final record is about to be committed: drop its files after that."""
+        if run_id not in self._files:
+            return  # the common case: a run with no step written ahead (or read back)
         with self._lock:
             fd = self._open.pop(run_id, None)
             if fd is not None:
                 os.close(fd)
-            self._done.add(run_id)
+            self._done.extend(self._files.pop(run_id, ()))
 
     def committed(self) -> None:
         """A commit just landed: remove the files of runs whose final record it held."""
+        if not self._done:
+            return
         with self._lock:
-            done, self._done = self._done, set()
-        for run_id in done:
-            for path in self._dir.glob(f"{_name(run_id)}.*.jsonl"):
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
+            done, self._done = self._done, []
+        for path in done:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
 
     def close(self) -> None:
         """Close the open files (they stay for the runs still unfinished)."""

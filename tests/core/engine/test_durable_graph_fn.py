@@ -110,7 +110,7 @@ def test_a_durable_sleep_survives_a_restart_and_wakes_at_its_time(tmp_path: Path
     assert ws.effects()["add02"] == 1
 
 
-async def test_resumed_steps_return_their_records_without_executing_again() -> None:
+async def test_resumed_steps_return_their_records_without_executing_again(workspace: Path) -> None:
     calls: list[int] = []
     fail = {"on": True}
 
@@ -146,6 +146,8 @@ async def test_resumed_steps_return_their_records_without_executing_again() -> N
         if e.type == "node" and e.data.get("replayed")
     ]
     assert replayed == ["counted_1", "counted_2", "uuid_1"]
+    # The steps written ahead of their commit are dropped once the run's final record is in.
+    assert list((workspace / "journal").glob("*.jsonl")) == []
 
 
 async def test_a_step_that_failed_and_was_handled_replays_as_failed() -> None:
