@@ -11,7 +11,14 @@ import pytest
 
 from aethergraph import graph_fn, run_async
 from aethergraph.errors import ConfigurationError, RunCancelledError, RunError
-from aethergraph.runtime import RunStatus, cancel_run_async, get_run_async, list_runs_async
+from aethergraph.runtime import (
+    RunStatus,
+    cancel_run_async,
+    get_run_async,
+    list_run_events_async,
+    list_runs_async,
+    watch_run,
+)
 from tests.ray import graphs
 
 if TYPE_CHECKING:
@@ -140,3 +147,26 @@ async def test_the_ray_executor_needs_postgresql_and_says_how_to_set_it(
         with pytest.raises(ConfigurationError, match=r"AETHERGRAPH_DATABASE_URL=postgresql://"):
             await run_async(graphs.echo, {"i": 1})
         await runtime.storage().close()
+
+
+@pytest.mark.parametrize("started", [True, False], ids=["started", "not yet started"])
+async def test_a_caller_giving_up_stops_the_run_on_its_worker_and_leaves_it_interrupted(
+    on_ray: RayExecutor, started: bool
+) -> None:
+    work = asyncio.ensure_future(run_async(graphs.block))
+    async with asyncio.timeout(30):
+        while True:
+            live = await list_runs_async(graph_id="ray_block", status="running")
+            handed = live and live[0].owner in {s.owner for s in on_ray._slots}
+            if handed and (not started or await list_run_events_async(live[0].run_id)):
+                break
+            await asyncio.sleep(0.01)
+    work.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await work
+    async with asyncio.timeout(10):
+        statuses = [
+            e.data["status"] async for e in watch_run(live[0].run_id) if e.type == "run_status"
+        ]
+    assert statuses[-1] == "interrupted"
+    assert (await get_run_async(live[0].run_id)).status is RunStatus.INTERRUPTED

@@ -20,6 +20,7 @@ checkpoints (finished nodes do not run again); its graph_fn runs are marked inte
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import importlib
 import logging
@@ -27,7 +28,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 import ray
-from ray.exceptions import RayActorError, RayTaskError
+from ray.exceptions import RayActorError, RayTaskError, TaskCancelledError
 
 from aethergraph.core.engine.catalog import find_graph
 from aethergraph.core.engine.lifecycle import _admitted, execute, mark_stored
@@ -55,6 +56,9 @@ __all__ = ["RayExecutor", "graph_module"]
 logger = logging.getLogger(__name__)
 
 Outputs = dict[str, Any]
+
+CANCEL_GRACE_S = 10.0
+"""Seconds a cancelled run is given to stop on its worker before it is marked interrupted."""
 
 _modules: dict[int, str] = {}
 
@@ -97,7 +101,9 @@ async def take_over(
     if prior is None:
         raise RunError(f"run {run_id} of graph {graph_id!r} is not in {storage.location}")
     claimed = dataclasses.replace(prior, owner=runtime.owner_id)
-    if not await storage.claim_run(claimed, expect_status=prior.status, expect_owner=expect_owner):
+    if prior.owner != runtime.owner_id and not await storage.claim_run(
+        claimed, expect_status=prior.status, expect_owner=expect_owner
+    ):
         raise RunError(
             f"run {run_id} of graph {graph_id!r} was taken by {prior.owner} before this worker "
             "could start it"
@@ -216,7 +222,7 @@ class RayExecutor:
 
     async def _dispatch(self, record: RunRecord) -> Outputs:
         runtime = current_runtime()
-        runtime.live.pop(record.run_id, None)  # the worker hosts it from here on
+        storage = runtime.storage()
         try:
             if not self._slots:
                 await self.start()
@@ -224,28 +230,49 @@ class RayExecutor:
             module = graph_module(graph, record.graph_id)
             services = await _shipped_services()
         except ConfigurationError as exc:
-            await mark_stored(runtime.storage(), record, RunStatus.FAILED, runtime)
+            runtime.live.pop(record.run_id, None)
+            await mark_stored(storage, record, RunStatus.FAILED, runtime)
             exc.add_note(f"run {record.run_id} was not dispatched to Ray and is marked failed")
             raise
-        expect_owner = record.owner
+        current = record
         while True:
             slot = await self._take_slot()
             try:
-                outputs: Outputs = await slot.actor.run.remote(
-                    module, record.graph_id, record.run_id, expect_owner, services
+                # Hand the run to the worker before it starts: a reader anywhere then sees its
+                # owner alive (the worker), never this process without it.
+                handed = dataclasses.replace(current, owner=slot.owner)
+                if not await storage.claim_run(
+                    handed, expect_status=RunStatus.RUNNING, expect_owner=current.owner
+                ):
+                    raise RunError(
+                        f"run {record.run_id} of graph {record.graph_id!r} was taken by another "
+                        "process before it reached a Ray worker"
+                    )
+                runtime.live.pop(record.run_id, None)  # the worker hosts it from here on
+                current = handed
+                ref = slot.actor.run.remote(
+                    module, record.graph_id, record.run_id, slot.owner, services
                 )
+                try:
+                    outputs: Outputs = await ref
+                except asyncio.CancelledError:
+                    # The caller gave up (Ctrl-C, a timeout): the run stops on the worker too,
+                    # left interrupted and resumable, as it would be in process.
+                    ray.cancel(ref)
+                    await asyncio.shield(_interrupt(runtime, ref, handed))
+                    raise
                 return outputs
             except RayTaskError as exc:
                 raise _unwrapped(exc) from None
             except RayActorError as exc:
-                expect_owner = await self._worker_died(runtime, slot, record, exc)
+                current = await self._worker_died(runtime, slot, record, exc)
             finally:
                 await self._give_back(slot)
 
     async def _worker_died(
         self, runtime: Runtime, slot: _Slot, record: RunRecord, exc: RayActorError
-    ) -> str | None:
-        """Replace the dead worker; the owner to take the run over from, or raise."""
+    ) -> RunRecord:
+        """Replace the dead worker; the stored run to resubmit, or raise why it cannot be."""
         if slot.alive:
             slot.alive = False
             logger.warning(
@@ -257,7 +284,7 @@ class RayExecutor:
         if stored is None or stored.status is not RunStatus.RUNNING:
             raise RunError(f"run {record.run_id} was lost with its Ray worker: {exc}") from exc
         if stored.kind == "graphify":
-            return stored.owner  # resumes from its checkpoints on another worker
+            return stored  # resumes from its checkpoints on another worker
         await mark_stored(storage, stored, RunStatus.INTERRUPTED, runtime)
         raise RunError(
             f"run {record.run_id} of graph {record.graph_id!r} was interrupted: its Ray worker "
@@ -330,6 +357,20 @@ async def _shipped_services() -> list[tuple[str, str, str]]:
             await service.start()
         shipped.append((name, service.path, service.scope))
     return shipped
+
+
+async def _interrupt(runtime: Runtime, ref: Any, handed: RunRecord) -> None:
+    """Once a cancelled call has settled, mark the run interrupted if its worker never started it.
+
+    A run the worker started was marked interrupted there, as the cancel reached it.
+    """
+    with contextlib.suppress(RayTaskError, RayActorError, TaskCancelledError, TimeoutError):
+        async with asyncio.timeout(CANCEL_GRACE_S):
+            await ref
+    storage = runtime.storage()
+    stored = await storage.get_run(handed.run_id)
+    if stored is not None and stored.status is RunStatus.RUNNING and stored.owner == handed.owner:
+        await mark_stored(storage, stored, RunStatus.INTERRUPTED, runtime)
 
 
 def _unwrapped(exc: RayTaskError) -> BaseException:
