@@ -321,3 +321,22 @@ async def test_a_node_with_an_open_question_is_waiting_until_answered() -> None:
         e.data["status"] for e in await list_run_events_async("run-asks") if e.type == "node"
     ]
     assert node_states == ["running", "waiting", "running", "succeeded"]
+
+
+async def test_watch_run_of_a_resumed_run_goes_on_past_its_first_final_event() -> None:
+    fail = {"on": True}
+
+    @graph_fn(name="fails_then_resumes")
+    async def flaky() -> dict[str, Any]:
+        if fail["on"]:
+            raise RuntimeError("first attempt")
+        return {"ok": True}
+
+    with pytest.raises(RuntimeError):
+        await run_async(flaky, run_id="run-twice-final")
+    fail["on"] = False
+    assert await run_async(flaky, run_id="run-twice-final") == {"ok": True}
+    statuses = [
+        e.data["status"] async for e in watch_run("run-twice-final") if e.type == "run_status"
+    ]
+    assert statuses == ["running", "failed", "running", "succeeded"]

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["is_final", "list_run_events", "list_run_events_async", "watch_run"]
 
 Workspace = str | os.PathLike[str] | None
+_PAGE = 1000
 POLL_S = 0.05
 """Seconds between two reads of the store while following a run of another process."""
 _FINAL = frozenset(str(s) for s in FINAL_STATUSES)
@@ -45,7 +46,11 @@ async def list_run_events_async(
 async def watch_run(
     run_id: str, *, after: int = 0, workspace: Workspace = None
 ) -> AsyncIterator[RunEvent]:
-    """Yield the run's events after ``after`` as they happen, ending after its final event."""
+    """Yield the run's events after ``after`` as they happen, ending after its final event.
+
+    The final event is the run's latest one with a final status: a run that failed and was
+    resumed goes on past its first ``failed``.
+    """
     runtime = current_runtime()
     storage = runtime.storage(workspace)
     flag = asyncio.Event()
@@ -56,11 +61,12 @@ async def watch_run(
             flag.clear()
             if watching is None:
                 watching = _attach(run_id, flag)
-            for event in await storage.list_run_events(run_id, after=seen, limit=1000):
+            batch = await storage.list_run_events(run_id, after=seen, limit=_PAGE)
+            for event in batch:
                 seen = event.seq
                 yield event
-                if is_final(event):
-                    return
+            if batch and len(batch) < _PAGE and is_final(batch[-1]):
+                return  # the run's latest event ends it (a resumed run has more after one)
             if watching is not None and watching.run_id not in runtime.live:
                 _detach(watching, flag)
                 watching = None

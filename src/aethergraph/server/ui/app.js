@@ -97,8 +97,7 @@ async function follow(path, onEvent, signal) {
         if (!data) continue;
         const event = JSON.parse(data);
         lastId = event.seq;
-        onEvent(event);
-        if (event.type === "run_status" && FINAL.has(event.data.status)) return;
+        onEvent(event);  // the server ends the stream after the run's latest final event
       }
     }
   }
@@ -230,7 +229,8 @@ async function runPage(runId) {
         r.parent_run_id ? h("div", {}, h("span", {}, "Parent run"), h("a", { href: `#/runs/${encodeURIComponent(r.parent_run_id)}` }, r.parent_run_id)) : ""),
       r.error ? h("p", { class: "error", id: "run-error" }, r.error) : "");
     renderWait();
-    parts.shape.replaceChildren(...(state.graph && state.graph.spec ? drawGraph(state.graph.spec, withWaits(state.nodes, state.waits)) : drawTimeline(withWaits(state.nodes, state.waits), r)));
+    const replayed = new Set(state.events.filter((e) => e.type === "node" && e.data.replayed).map((e) => e.data.node_id));
+    parts.shape.replaceChildren(...(state.graph && state.graph.spec ? drawGraph(state.graph.spec, withWaits(state.nodes, state.waits)) : drawTimeline(withWaits(state.nodes, state.waits), r, replayed)));
     parts.io.replaceChildren(
       h("div", { class: "card" }, h("h2", {}, "Inputs"), h("pre", { id: "run-inputs" }, pretty(r.inputs))),
       h("div", { class: "card" }, h("h2", {}, "Outputs"), r.outputs ? h("pre", { id: "run-outputs" }, pretty(r.outputs)) : h("p", { class: "empty" }, FINAL.has(r.status) ? "No outputs." : "Not yet.")));
@@ -352,7 +352,7 @@ function drawGraph(spec, nodes) {
     h("div", { class: "graph" }, drawing), legend()];
 }
 
-function drawTimeline(nodes, run) {
+function drawTimeline(nodes, run, replayed = new Set()) {
   const title = h("h2", {}, "Nodes");
   if (!nodes.length) return [title, h("p", { class: "empty" }, "No child nodes yet.")];
   const start = Math.min(...nodes.map((n) => n.started_at || run.created_at), run.started_at || run.created_at);
@@ -361,7 +361,9 @@ function drawTimeline(nodes, run) {
   const rows = nodes.map((n) => {
     const left = (((n.started_at || start) - start) / span) * 100;
     const right = (((n.finished_at || end) - start) / span) * 100;
-    return [h("span", { class: "mono" }, n.node_id), n.tool, badge(n.status),
+    // A resumed graph_fn replays its journaled steps: they return their records, not run again.
+    const status = replayed.has(n.node_id) ? h("span", {}, badge(n.status), " ", h("span", { class: "muted", title: "returned its recorded result when the run resumed" }, "replayed")) : badge(n.status);
+    return [h("span", { class: "mono" }, n.node_id), n.tool, status,
       h("div", { class: "track" }, h("div", { class: "bar", style: `left:${left}%;width:${Math.max(right - left, 0.5)}%;background:${COLORS[n.status] || COLORS.pending}` })),
       duration(n.started_at, n.finished_at)];
   });
