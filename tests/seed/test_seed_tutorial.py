@@ -1,4 +1,7 @@
-"""The user's tutorial, ``custom-services-tutorial.md``, runs: every ```python block, as written.
+"""The custom-services tutorial runs: every ```python block, as written.
+
+Two documents are run: ``docs/custom-services.md``, our own, always; and the user's tutorial,
+``custom-services-tutorial.md``, when it is beside the repository. Both hold the same blocks.
 
 Blocks are read from the document at test time and executed in document order, one namespace per
 logical group (a section, or the sections that build on each other). The glue is only what the
@@ -39,7 +42,9 @@ if TYPE_CHECKING:
     from aethergraph.services.runtime.base import Service
     from aethergraph.storage.records import Event, LogEntry
 
-SEED = Path(__file__).parents[2].parent / "shared" / "seed" / "custom-services-tutorial.md"
+REPO_DOC = Path(__file__).parents[2] / "docs" / "custom-services.md"
+USER_DOC = Path(__file__).parents[2].parent / "shared" / "seed" / "custom-services-tutorial.md"
+DOCS = [REPO_DOC, *([USER_DOC] if USER_DOC.is_file() else [])]
 
 PRELUDE = """\
 from aethergraph import graph_fn, tool
@@ -75,17 +80,18 @@ class Block:
     index: int
     line: int
     source: str
+    path: Path
 
     def code(self, source: str | None = None, *, flags: int = 0) -> Any:
         """Compiled so that tracebacks point at the document's own lines."""
         text = "\n" * (self.line - 1) + (self.source if source is None else source)
-        return compile(text, str(SEED), "exec", flags=flags, dont_inherit=True)
+        return compile(text, str(self.path), "exec", flags=flags, dont_inherit=True)
 
 
-def read_blocks() -> list[Block]:
-    text = SEED.read_text(encoding="utf-8")
+def read_blocks(path: Path) -> list[Block]:
+    text = path.read_text(encoding="utf-8")
     return [
-        Block(i, text[: m.start(1)].count("\n") + 1, m.group(1))
+        Block(i, text[: m.start(1)].count("\n") + 1, m.group(1), path)
         for i, m in enumerate(re.finditer(r"^```python\n(.*?)^```", text, re.M | re.S))
     ]
 
@@ -96,7 +102,8 @@ def claim(blocks: list[Block], name: str) -> Block:
         found = [b for b in blocks if b.source.strip() == marker]
     else:
         found = [b for b in blocks if marker in b.source]
-    assert len(found) == 1, f"expected one block with {marker!r} in {SEED.name}, found {len(found)}"
+    where = blocks[0].path.name if blocks else "the document"
+    assert len(found) == 1, f"expected one block with {marker!r} in {where}, found {len(found)}"
     return found[0]
 
 
@@ -108,11 +115,9 @@ class Seed:
         return claim(self.blocks, name)
 
 
-@pytest.fixture(scope="module")
-def seed() -> Seed:
-    if not SEED.is_file():
-        pytest.skip(f"the seed tutorial is not at {SEED} (it lives outside this repository)")
-    return Seed(read_blocks())
+@pytest.fixture(scope="module", params=DOCS, ids=lambda p: p.name)
+def seed(request: pytest.FixtureRequest) -> Seed:
+    return Seed(read_blocks(request.param))
 
 
 @pytest.fixture
