@@ -7,21 +7,29 @@ JSON payloads are stored as compact text, ``None`` as NULL. The tables and their
 
 from __future__ import annotations
 
-import json
 import re
-from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
+from aethergraph.storage.json_rows import (
+    artifact_record,
+    artifact_row,
+    dump,
+    load,
+    log_record,
+    log_row,
+    wait_record,
+    wait_row,
+)
+from aethergraph.storage.json_rows import decode as _decode
+from aethergraph.storage.json_rows import dump_opt as _dump_opt
+from aethergraph.storage.json_rows import encode as _encode
+from aethergraph.storage.json_rows import load_opt as _load_opt
 from aethergraph.storage.records import (
-    Artifact,
     Event,
-    LogEntry,
     NodeRecord,
     NodeStatus,
     RunRecord,
     RunStatus,
-    WaitRecord,
-    WaitStatus,
 )
 
 __all__ = [
@@ -42,57 +50,6 @@ __all__ = [
     "wait_record",
     "wait_row",
 ]
-
-
-# ``JSONEncoder.encode`` builds a new C encoder per call; one built once, without the check for
-# circular references, costs under half as much. A circular value then overflows the recursion
-# limit instead, and is encoded again the standard way for the standard error.
-_checked_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-_fast_encode = (
-    c_make_encoder(
-        None,  # no circular-reference markers
-        json.JSONEncoder().default,
-        encode_basestring,
-        None,  # no indent
-        ":",
-        ",",
-        False,  # sort_keys
-        False,  # skipkeys
-        True,  # allow_nan, as JSONEncoder does by default
-    )
-    if c_make_encoder is not None
-    else None
-)
-
-
-def _encode(value: Any) -> str:
-    if _fast_encode is None:
-        return _checked_encode(value)
-    try:
-        return "".join(_fast_encode(value, 0))
-    except RecursionError:
-        return _checked_encode(value)
-
-
-_decode = json.JSONDecoder().decode
-
-
-def dump(value: Any) -> str:
-    """A JSON value as compact text."""
-    return _encode(value)
-
-
-def load(text: str) -> Any:
-    """The JSON value in ``text``."""
-    return _decode(text)
-
-
-def _dump_opt(value: Any) -> str | None:
-    return None if value is None else _encode(value)
-
-
-def _load_opt(text: str | None) -> Any:
-    return None if text is None else _decode(text)
 
 
 # Binding None, or a ``str`` subclass, makes the sqlite3 module look for an adapter, and fail, each
@@ -267,100 +224,4 @@ def event_record(row: Any) -> Event:
         row[12],
         row[13],
         row[14],
-    )
-
-
-def log_row(entry: LogEntry) -> tuple[Any, ...]:
-    """The ``LOG_COLUMNS`` values of a log entry."""
-    return (
-        entry.run_id,
-        entry.ts,
-        entry.level,
-        entry.message,
-        entry.node_id,
-        entry.graph_id,
-        _encode(entry.extra),
-    )
-
-
-def log_record(row: Any) -> LogEntry:
-    """The log entry in a row of ``LOG_COLUMNS``."""
-    return LogEntry(row[0], row[1], row[2], row[3], row[4], row[5], _decode(row[6]))
-
-
-def artifact_row(a: Artifact) -> tuple[Any, ...]:
-    """The ``ARTIFACT_COLUMNS`` values of an artifact."""
-    return (
-        a.id,
-        a.uri,
-        a.sha256,
-        a.size,
-        a.kind,
-        a.created_at,
-        a.name,
-        a.mime,
-        _encode(a.labels),
-        _encode(a.metrics),
-        a.suggested_uri,
-        a.pinned,
-        a.run_id,
-        a.graph_id,
-        a.node_id,
-        a.session_id,
-    )
-
-
-def artifact_record(row: Any) -> Artifact:
-    """The artifact in a row of ``ARTIFACT_COLUMNS``."""
-    return Artifact(
-        row[0],
-        row[1],
-        row[2],
-        row[3],
-        row[4],
-        row[5],
-        row[6],
-        row[7],
-        _decode(row[8]),
-        _decode(row[9]),
-        row[10],
-        bool(row[11]),
-        row[12],
-        row[13],
-        row[14],
-        row[15],
-    )
-
-
-def wait_row(w: WaitRecord) -> tuple[Any, ...]:
-    """The ``WAIT_COLUMNS`` values of a wait."""
-    return (
-        w.wait_id,
-        w.run_id,
-        w.node_id,
-        w.kind,
-        w.prompt,
-        w.status,
-        _dump_opt(w.options),
-        w.channel,
-        w.created_at,
-        w.deadline,
-        _dump_opt(w.reply),
-    )
-
-
-def wait_record(row: Any) -> WaitRecord:
-    """The wait in a row of ``WAIT_COLUMNS``."""
-    return WaitRecord(
-        row[0],
-        row[1],
-        row[2],
-        row[3],
-        row[4],
-        WaitStatus(row[5]),
-        _load_opt(row[6]),
-        row[7],
-        row[8],
-        row[9],
-        _load_opt(row[10]),
     )

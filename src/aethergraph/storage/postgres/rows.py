@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
+from aethergraph.storage.json_rows import (
+    artifact_record,
+    artifact_row,
+    dump,
+    load,
+    log_record,
+    log_row,
+    wait_record,
+    wait_row,
+)
+from aethergraph.storage.json_rows import decode as _decode
+from aethergraph.storage.json_rows import dump_opt as _dump_opt
+from aethergraph.storage.json_rows import encode as _encode
+from aethergraph.storage.json_rows import load_opt as _load_opt
 from aethergraph.storage.records import (
-    Artifact,
     Event,
-    LogEntry,
     NodeRecord,
     NodeStatus,
     RunEvent,
     RunRecord,
     RunStatus,
-    WaitRecord,
-    WaitStatus,
 )
 
 __all__ = [
@@ -126,31 +135,11 @@ WAIT_COLUMNS = (
 )
 
 _WORD = re.compile(r"\w+", re.UNICODE)
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-_decode = json.JSONDecoder().decode
 
 
 def index_words(text: str) -> list[str]:
     """The lower-cased words of ``text``: the lexemes of an event's ``tsvector``."""
     return [w.lower() for w in _WORD.findall(text)]
-
-
-def dump(value: Any) -> str:
-    """A JSON value as compact text."""
-    return _encode(value)
-
-
-def load(text: str) -> Any:
-    """The JSON value in ``text``."""
-    return _decode(text)
-
-
-def _dump_opt(value: Any) -> str | None:
-    return None if value is None else _encode(value)
-
-
-def _load_opt(text: str | None) -> Any:
-    return None if text is None else _decode(text)
 
 
 def run_row(r: RunRecord) -> tuple[Any, ...]:
@@ -257,100 +246,4 @@ def event_record(row: Any) -> Event:
         _load_opt(row[9]),
         _load_opt(row[10]),
         *row[11:15],
-    )
-
-
-def log_row(entry: LogEntry) -> tuple[Any, ...]:
-    """The ``LOG_COLUMNS`` values of a log entry."""
-    return (
-        entry.run_id,
-        entry.ts,
-        entry.level,
-        entry.message,
-        entry.node_id,
-        entry.graph_id,
-        _encode(entry.extra),
-    )
-
-
-def log_record(row: Any) -> LogEntry:
-    """The log entry in a row of ``LOG_COLUMNS``."""
-    return LogEntry(row[0], row[1], row[2], row[3], row[4], row[5], _decode(row[6]))
-
-
-def artifact_row(a: Artifact) -> tuple[Any, ...]:
-    """The ``ARTIFACT_COLUMNS`` values of an artifact."""
-    return (
-        a.id,
-        a.uri,
-        a.sha256,
-        a.size,
-        a.kind,
-        a.created_at,
-        a.name,
-        a.mime,
-        _encode(a.labels),
-        _encode(a.metrics),
-        a.suggested_uri,
-        a.pinned,
-        a.run_id,
-        a.graph_id,
-        a.node_id,
-        a.session_id,
-    )
-
-
-def artifact_record(row: Any) -> Artifact:
-    """The artifact in a row of ``ARTIFACT_COLUMNS``."""
-    return Artifact(
-        row[0],
-        row[1],
-        row[2],
-        row[3],
-        row[4],
-        row[5],
-        row[6],
-        row[7],
-        _decode(row[8]),
-        _decode(row[9]),
-        row[10],
-        row[11],
-        row[12],
-        row[13],
-        row[14],
-        row[15],
-    )
-
-
-def wait_row(w: WaitRecord) -> tuple[Any, ...]:
-    """The ``WAIT_COLUMNS`` values of a wait."""
-    return (
-        w.wait_id,
-        w.run_id,
-        w.node_id,
-        w.kind,
-        w.prompt,
-        str(w.status),
-        _dump_opt(w.options),
-        w.channel,
-        w.created_at,
-        w.deadline,
-        _dump_opt(w.reply),
-    )
-
-
-def wait_record(row: Any) -> WaitRecord:
-    """The wait in a row of ``WAIT_COLUMNS``."""
-    return WaitRecord(
-        row[0],
-        row[1],
-        row[2],
-        row[3],
-        row[4],
-        WaitStatus(row[5]),
-        _load_opt(row[6]),
-        row[7],
-        row[8],
-        row[9],
-        _load_opt(row[10]),
     )
