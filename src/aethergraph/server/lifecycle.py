@@ -17,6 +17,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from aethergraph.core.engine.runtime import current_runtime
+from aethergraph.core.engine.wakeups import wake_sleeping_runs
 from aethergraph.core.graph.validation import suggest
 from aethergraph.errors import ConfigurationError, ServerError
 from aethergraph.services.logger import show_logs
@@ -200,7 +201,13 @@ async def _serve(server: Any, sock: socket.socket, started: threading.Event) -> 
     while not server.started and not task.done():  # noqa: ASYNC110
         await asyncio.sleep(0.005)
     started.set()
-    await task
+    # Runs left sleeping by a process that stopped are woken on time while the server runs
+    # (cancelled with the rest of the loop's tasks when it stops).
+    waker = asyncio.ensure_future(wake_sleeping_runs())
+    try:
+        await task
+    finally:
+        waker.cancel()
 
 
 async def start_server_async(
@@ -226,6 +233,8 @@ async def start_server_async(
             running.task.result()
             raise ServerError(f"the server did not start on {url}")
         await asyncio.sleep(0.005)
+    waker = asyncio.ensure_future(wake_sleeping_runs())
+    running.task.add_done_callback(lambda _task: waker.cancel())
     current_runtime().owner_loop = loop
     _current = running
     return url

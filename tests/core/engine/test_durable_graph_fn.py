@@ -19,7 +19,13 @@ import pytest
 from aethergraph import NodeContext, Service, graph_fn, run_async, tool
 from aethergraph.core.engine.runtime import current_runtime
 from aethergraph.errors import JournalMismatchError
-from aethergraph.runtime import list_nodes, list_nodes_async, list_run_events_async
+from aethergraph.runtime import (
+    RunStatus,
+    get_run,
+    list_nodes,
+    list_nodes_async,
+    list_run_events_async,
+)
 from aethergraph.services.runtime.base import current_context
 
 PROGRAM = Path(__file__).parent / "programs" / "durable_agent.py"
@@ -275,3 +281,57 @@ def test_a_waiting_graph_fn_is_answered_through_the_http_api_of_aethergraph_serv
     finally:
         server.kill()
         server.communicate(timeout=10)
+
+
+def test_a_run_whose_process_died_asleep_is_woken_on_time_by_the_server(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path)
+    sleeper = subprocess.Popen(
+        [sys.executable, str(PROGRAM), "sleep", "run-asleep"],
+        env={**ws.env, "AG_TEST_SLEEP": "1.5"},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    with current_runtime().scoped(workspace=tmp_path / "ws"):
+        deadline = time.monotonic() + 20
+        while not any(n.node_id == "sleep_1" for n in _nodes("run-asleep")):
+            assert time.monotonic() < deadline, "the run never started its sleep"
+            time.sleep(0.02)
+        sleeper.kill()  # dies asleep: nobody hosts the run any more
+        sleeper.wait(timeout=10)
+        wake = next(n for n in _nodes("run-asleep") if n.node_id == "sleep_1").outputs["result"]  # type: ignore[index]
+        server = subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("aethergraph")),
+                "serve",
+                "--load-path",
+                str(PROGRAM),
+                "--port",
+                "0",
+            ],
+            env=ws.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while (record := get_run("run-asleep")).status is not RunStatus.SUCCEEDED:
+                assert record.status in (RunStatus.INTERRUPTED, RunStatus.RUNNING), record
+                assert time.monotonic() < deadline, record
+                time.sleep(0.02)
+        finally:
+            server.kill()
+            server.communicate(timeout=10)
+    assert record.outputs is not None
+    assert record.outputs["total"] == 3
+    assert record.outputs["woke"] >= wake
+    assert ws.effects() == Counter({"add01": 1, "add02": 1})
+
+
+def _nodes(run_id: str) -> list[Any]:
+    try:
+        return list_nodes(run_id)
+    except KeyError:  # the run is not recorded yet
+        return []
