@@ -27,6 +27,7 @@ from aethergraph.runtime import (
     list_run_events_async,
 )
 from aethergraph.services.runtime.base import current_context
+from aethergraph.testing import scripted_llm
 
 PROGRAM = Path(__file__).parent / "programs" / "durable_agent.py"
 EXPECTED = {"total": 210, "squares": [1, 4, 9, 16, 25]}
@@ -335,3 +336,27 @@ def _nodes(run_id: str) -> list[Any]:
         return list_nodes(run_id)
     except KeyError:  # the run is not recorded yet
         return []
+
+
+async def test_a_model_reply_is_a_step_a_resumed_run_gets_back_without_asking_again() -> None:
+    crash = {"on": True}
+
+    @tool(outputs=["n"], name="count_words")
+    async def count_words(text: str) -> dict[str, Any]:
+        return {"n": len(text.split())}
+
+    @graph_fn(name="asks_a_model")
+    async def asks(*, context: NodeContext) -> dict[str, Any]:
+        text, usage = await context.llm().chat("say three words")
+        words = await count_words(text=text)
+        if crash["on"]:
+            raise RuntimeError("crash after the model answered")
+        return {"text": text, "n": words["n"], "model": usage["model"]}
+
+    with scripted_llm(["red green blue", "a different answer"]) as llm:
+        with pytest.raises(RuntimeError):
+            await run_async(asks, run_id="run-asks-model")
+        crash["on"] = False
+        outputs = await run_async(asks, run_id="run-asks-model")
+    assert outputs == {"text": "red green blue", "n": 3, "model": "scripted"}
+    assert len(llm.prompts) == 1  # the resumed run did not ask the model again

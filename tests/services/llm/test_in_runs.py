@@ -71,11 +71,12 @@ async def test_the_tool_loop_runs_each_call_as_a_child_node_and_answers(
     )
     out = await agent("2+3 and 4*5?", profile)
     nodes = await list_nodes_async(out["run_id"])
+    # The model's reply is a journaled step; the tools it called are nodes inside it.
     children = {n.node_id: n for n in nodes if n.node_id != "root"}
-    assert sorted(children) == ["add_1", "multiply_1"]
-    assert children["add_1"].inputs == {"a": 2, "b": 3}
-    assert children["add_1"].outputs == {"sum": 5}
-    assert children["multiply_1"].outputs == {"result": 20}
+    assert sorted(children) == ["llm_chat_1", "llm_chat_1.add_1", "llm_chat_1.multiply_1"]
+    assert children["llm_chat_1.add_1"].inputs == {"a": 2, "b": 3}
+    assert children["llm_chat_1.add_1"].outputs == {"sum": 5}
+    assert children["llm_chat_1.multiply_1"].outputs == {"result": 20}
     second = profiles.requests[-1]
     if profile == "default":
         results = [m["content"] for m in second["messages"] if m["role"] == "tool"]

@@ -158,6 +158,52 @@ class LLMClient:
     ) -> tuple[Any, dict[str, Any]]:
         """Ask the model; ``(text, usage)``, or ``(obj, usage)`` with ``output_schema``.
 
+        In a graph_fn the reply is a journaled step: a run resumed after a crash gets it back
+        instead of asking again. See ``_chat`` for the arguments.
+        """
+
+        async def ask() -> tuple[Any, dict[str, Any]]:
+            return await self._chat(
+                messages,
+                model=model,
+                temperature=temperature,
+                max_tokens=max_tokens,
+                output_schema=output_schema,
+                tools=tools,
+                max_tool_rounds=max_tool_rounds,
+                **provider_opts,
+            )
+
+        run = getattr(self._ctx, "_run", None)
+        if run is None or not run.journaled or self._ctx is None:
+            return await ask()
+        schema = OutputSchema(output_schema) if output_schema is not None else None
+
+        async def step() -> list[Any]:
+            reply, usage = await ask()
+            if schema is not None and schema.model is not None:
+                reply = reply.model_dump(mode="json")
+            return [reply, usage]
+
+        reply, usage = await run.run_step(self._ctx.node_id, "llm_chat", step)
+        if schema is not None and schema.model is not None:
+            reply = schema.model.model_validate(reply)
+        return reply, usage
+
+    async def _chat(
+        self,
+        messages: str | Sequence[dict[str, Any]],
+        *,
+        model: str | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        output_schema: Any = None,
+        tools: Sequence[Tool[..., Any]] | None = None,
+        max_tool_rounds: int = DEFAULT_MAX_TOOL_ROUNDS,
+        **provider_opts: Any,
+    ) -> tuple[Any, dict[str, Any]]:
+        """Ask the model; ``(text, usage)``, or ``(obj, usage)`` with ``output_schema``.
+
         Args:
             messages: ``{"role", "content"}`` dicts, or a plain string (one user message).
             model: Overrides the profile's model.

@@ -154,7 +154,15 @@ class MCPClient:
                 return result.structured_content
             return _content_value(result.content)
 
-        return await self._request("call", tool, arguments or {}, send, timeout_s)
+        run = getattr(self._ctx, "_run", None)
+        if run is None or not run.journaled or self._ctx is None:
+            return await self._request("call", tool, arguments or {}, send, timeout_s)
+
+        async def step() -> Any:
+            return await self._request("call", tool, arguments or {}, send, timeout_s)
+
+        # In a graph_fn the result is a journaled step: a resumed run gets it back.
+        return await run.run_step(self._ctx.node_id, "mcp_call", step)
 
     async def list_tools(self) -> list[dict[str, Any]]:
         """The server's tools: ``name``, ``description`` and ``input_schema`` of each."""
