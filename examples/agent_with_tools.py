@@ -73,7 +73,8 @@ def main() -> None:
     with contextlib.nullcontext() if live else scripted_model():
         out = run(shop_agent, {"question": "How much do 3 loaves of bread cost?"})
     print(f"answer: {out['answer']}")
-    nodes = [n.node_id for n in list_nodes(out["run_id"]) if n.node_id != "root"]
+    # The model's reply is a journaled step (llm_chat_1); the tools it called are nodes inside it.
+    nodes = [n.node_id for n in list_nodes(out["run_id"]) if n.node_id.startswith("llm_chat_1.")]
     print(f"tool calls ran as child nodes: {nodes}")
 
 

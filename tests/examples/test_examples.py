@@ -30,7 +30,7 @@ RELEASE_RUN = "release-1.2.0"
 
 # A line (regular expression) each program must print.
 EXPECTED = {
-    "agent_with_tools.py": r"tool calls ran as child nodes: \[.*'unit_price_1'",
+    "agent_with_tools.py": r"tool calls ran as child nodes: \[.*'llm_chat_1\.unit_price_1'",
     "blocking_compute.py": r"ctx\(\) in thread 'asyncio_\d+': run_id=run-\S+ node_id=crunch_\d",
     "callable_predictor.py": r"same result: True, predictor calls: 2",
     "durable_agent.py": r"resumed: \{'notes': \['alpha: 5 letters'.*'receipt': 'sent'\}",

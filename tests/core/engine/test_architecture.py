@@ -93,13 +93,22 @@ def status_writes(path: Path) -> list[str]:
                     and any(enum in value for enum in STATUS_ENUMS)
                 ):
                     writes.append(f"{path.name}:{node.lineno}")
-        if (
-            isinstance(node, ast.keyword)
-            and node.arg == "status"
-            and any(enum in ast.unparse(node.value) for enum in STATUS_ENUMS)
-        ):
-            writes.append(f"{path.name}:{node.value.lineno}")
+        if isinstance(node, ast.Call) and _builds_a_record(node):
+            values = [kw.value for kw in node.keywords if kw.arg == "status"]
+            if ast.unparse(node.func).rsplit(".", 1)[-1] != "replace":
+                values += node.args
+            writes.extend(
+                f"{path.name}:{v.lineno}"
+                for v in values
+                if isinstance(v, ast.Attribute) and ast.unparse(v.value) in STATUS_ENUMS
+            )
     return writes
+
+
+def _builds_a_record(call: ast.Call) -> bool:
+    """A call that makes a record with a status: a record class, or ``dataclasses.replace``."""
+    name = ast.unparse(call.func).rsplit(".", 1)[-1]
+    return name in ("RunRecord", "NodeRecord", "replace")
 
 
 def test_run_and_node_status_change_only_in_the_lifecycle_module() -> None:
