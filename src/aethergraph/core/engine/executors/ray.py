@@ -31,7 +31,7 @@ import ray
 from ray.exceptions import RayActorError, RayTaskError, TaskCancelledError
 
 from aethergraph.core.engine.catalog import find_graph
-from aethergraph.core.engine.lifecycle import _admitted, execute, mark_stored
+from aethergraph.core.engine.lifecycle import execute, mark_stored, state_of_recorded_run
 from aethergraph.core.engine.options import NO_OPTIONS
 from aethergraph.core.engine.run import execution_of
 from aethergraph.core.engine.runtime import current_runtime
@@ -109,7 +109,7 @@ async def take_over(
             "could start it"
         )
     last_seq = await storage.last_run_event_seq(run_id)
-    state = _admitted(runtime, storage, claimed, execution, NO_OPTIONS, None, last_seq)
+    state = state_of_recorded_run(runtime, storage, claimed, execution, NO_OPTIONS, None, last_seq)
     return await execute(state)
 
 
