@@ -10,6 +10,13 @@ import asyncio
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
+from aethergraph.core.engine.lifecycle.state import (
+    _ACTIVE,
+    FINAL_STATUSES,
+    Execution,
+    RunState,
+    Taken,
+)
 from aethergraph.core.engine.liveness import owner_alive
 from aethergraph.core.engine.monitor import request_cancel, watch_process_runs
 from aethergraph.core.engine.options import new_run_id
@@ -35,13 +42,6 @@ if TYPE_CHECKING:
     from aethergraph.core.engine.options import RunOptions
     from aethergraph.core.engine.runtime import Runtime
     from aethergraph.storage.protocols import Storage
-from aethergraph.core.engine.lifecycle.state import (
-    _ACTIVE,
-    FINAL_STATUSES,
-    Execution,
-    RunState,
-    Taken,
-)
 
 __all__ = [
     "admit",
