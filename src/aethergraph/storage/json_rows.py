@@ -12,6 +12,10 @@ from typing import Any
 from aethergraph.storage.records import Artifact, LogEntry, WaitRecord, WaitStatus
 
 __all__ = [
+    "ARTIFACT_COLUMNS",
+    "EVENT_COLUMNS",
+    "LOG_COLUMNS",
+    "WAIT_COLUMNS",
     "artifact_record",
     "artifact_row",
     "decode",
@@ -25,6 +29,76 @@ __all__ = [
     "wait_record",
     "wait_row",
 ]
+
+
+# The columns of the tables whose rows this module maps, the same in both backends.
+EVENT_COLUMNS = (
+    "id",
+    "ts",
+    "kind",
+    "scope_id",
+    "topic",
+    "data",
+    "text",
+    "tags",
+    "metrics",
+    "inputs",
+    "outputs",
+    "run_id",
+    "graph_id",
+    "node_id",
+    "session_id",
+)
+LOG_COLUMNS = ("run_id", "ts", "level", "message", "node_id", "graph_id", "extra")
+ARTIFACT_COLUMNS = (
+    "id",
+    "uri",
+    "sha256",
+    "size",
+    "kind",
+    "created_at",
+    "name",
+    "mime",
+    "labels",
+    "metrics",
+    "suggested_uri",
+    "pinned",
+    "run_id",
+    "graph_id",
+    "node_id",
+    "session_id",
+)
+ARTIFACT_COLUMNS = (
+    "id",
+    "uri",
+    "sha256",
+    "size",
+    "kind",
+    "created_at",
+    "name",
+    "mime",
+    "labels",
+    "metrics",
+    "suggested_uri",
+    "pinned",
+    "run_id",
+    "graph_id",
+    "node_id",
+    "session_id",
+)
+WAIT_COLUMNS = (
+    "wait_id",
+    "run_id",
+    "node_id",
+    "kind",
+    "prompt",
+    "status",
+    "options",
+    "channel",
+    "created_at",
+    "deadline",
+    "reply",
+)
 
 
 # ``JSONEncoder.encode`` builds a new C encoder per call; one built once, without the check for

@@ -25,6 +25,12 @@ import time
 from typing import TYPE_CHECKING
 
 from aethergraph.errors import StorageError
+from aethergraph.storage.json_rows import (
+    ARTIFACT_COLUMNS,
+    EVENT_COLUMNS,
+    LOG_COLUMNS,
+    WAIT_COLUMNS,
+)
 
 if TYPE_CHECKING:
     import sqlite3
@@ -80,55 +86,6 @@ NODE_COLUMNS = (
     "attempts",
     "started_at",
     "finished_at",
-)
-EVENT_COLUMNS = (
-    "id",
-    "ts",
-    "kind",
-    "scope_id",
-    "topic",
-    "data",
-    "text",
-    "tags",
-    "metrics",
-    "inputs",
-    "outputs",
-    "run_id",
-    "graph_id",
-    "node_id",
-    "session_id",
-)
-LOG_COLUMNS = ("run_id", "ts", "level", "message", "node_id", "graph_id", "extra")
-ARTIFACT_COLUMNS = (
-    "id",
-    "uri",
-    "sha256",
-    "size",
-    "kind",
-    "created_at",
-    "name",
-    "mime",
-    "labels",
-    "metrics",
-    "suggested_uri",
-    "pinned",
-    "run_id",
-    "graph_id",
-    "node_id",
-    "session_id",
-)
-WAIT_COLUMNS = (
-    "wait_id",
-    "run_id",
-    "node_id",
-    "kind",
-    "prompt",
-    "status",
-    "options",
-    "channel",
-    "created_at",
-    "deadline",
-    "reply",
 )
 
 ACTIVE_RUN_STATUSES = ("pending", "running", "waiting", "interrupted")

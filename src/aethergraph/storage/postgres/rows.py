@@ -6,6 +6,10 @@ import re
 from typing import Any
 
 from aethergraph.storage.json_rows import (
+    ARTIFACT_COLUMNS,
+    EVENT_COLUMNS,
+    LOG_COLUMNS,
+    WAIT_COLUMNS,
     artifact_record,
     artifact_row,
     dump,
@@ -84,55 +88,6 @@ NODE_COLUMNS = (
     "finished_at",
 )
 RUN_EVENT_COLUMNS = ("run_id", "seq", "ts", "type", "data")
-EVENT_COLUMNS = (
-    "id",
-    "ts",
-    "kind",
-    "scope_id",
-    "topic",
-    "data",
-    "text",
-    "tags",
-    "metrics",
-    "inputs",
-    "outputs",
-    "run_id",
-    "graph_id",
-    "node_id",
-    "session_id",
-)
-LOG_COLUMNS = ("run_id", "ts", "level", "message", "node_id", "graph_id", "extra")
-ARTIFACT_COLUMNS = (
-    "id",
-    "uri",
-    "sha256",
-    "size",
-    "kind",
-    "created_at",
-    "name",
-    "mime",
-    "labels",
-    "metrics",
-    "suggested_uri",
-    "pinned",
-    "run_id",
-    "graph_id",
-    "node_id",
-    "session_id",
-)
-WAIT_COLUMNS = (
-    "wait_id",
-    "run_id",
-    "node_id",
-    "kind",
-    "prompt",
-    "status",
-    "options",
-    "channel",
-    "created_at",
-    "deadline",
-    "reply",
-)
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
