@@ -340,3 +340,20 @@ async def test_watch_run_of_a_resumed_run_goes_on_past_its_first_final_event() -
         e.data["status"] async for e in watch_run("run-twice-final") if e.type == "run_status"
     ]
     assert statuses == ["running", "failed", "running", "succeeded"]
+
+
+async def test_watch_run_ends_when_the_final_event_closes_a_full_page() -> None:
+    @tool(outputs=["n"], name="tick_page")
+    async def tick(n: int) -> dict[str, Any]:
+        return {"n": n}
+
+    @graph_fn(name="fills_pages")
+    async def fills(*, context: NodeContext) -> dict[str, Any]:
+        for n in range(499):  # 2 events a step, plus running and succeeded: exactly 1,000
+            await tick(n=n)
+        return {"done": True}
+
+    await run_async(fills, run_id="run-full-page")
+    assert len(await list_run_events_async("run-full-page", limit=2000)) == 1000
+    seen = [e.seq async for e in watch_run("run-full-page")]
+    assert seen == list(range(1, 1001))

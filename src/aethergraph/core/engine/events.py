@@ -56,6 +56,7 @@ async def watch_run(
     flag = asyncio.Event()
     watching: RunState | None = None
     seen = after
+    last: RunEvent | None = None
     try:
         while True:
             flag.clear()
@@ -64,8 +65,9 @@ async def watch_run(
             batch = await storage.list_run_events(run_id, after=seen, limit=_PAGE)
             for event in batch:
                 seen = event.seq
+                last = event
                 yield event
-            if batch and len(batch) < _PAGE and is_final(batch[-1]):
+            if last is not None and len(batch) < _PAGE and is_final(last):
                 return  # the run's latest event ends it (a resumed run has more after one)
             if watching is not None and watching.run_id not in runtime.live:
                 _detach(watching, flag)
