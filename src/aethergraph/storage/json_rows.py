@@ -1,4 +1,4 @@
-"""JSON in SQL columns for the SQL backends: the codec, and the rows of logs, artifacts, waits.
+"""What the SQL backends share: columns, the JSON codec, and the rows of logs, artifacts, waits.
 
 Those three map alike in SQLite and PostgreSQL; runs, nodes and events have a module per backend.
 """
@@ -15,6 +15,8 @@ __all__ = [
     "ARTIFACT_COLUMNS",
     "EVENT_COLUMNS",
     "LOG_COLUMNS",
+    "NODE_COLUMNS",
+    "RUN_COLUMNS",
     "WAIT_COLUMNS",
     "artifact_record",
     "artifact_row",
@@ -31,7 +33,35 @@ __all__ = [
 ]
 
 
-# The columns of the tables whose rows this module maps, the same in both backends.
+# The columns of the tables, the same in both backends (runs and nodes are mapped per backend).
+RUN_COLUMNS = (
+    "run_id",
+    "graph_id",
+    "status",
+    "kind",
+    "inputs",
+    "outputs",
+    "error",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "parent_run_id",
+    "session_id",
+    "owner",
+    "graph_digest",
+)
+NODE_COLUMNS = (
+    "run_id",
+    "node_id",
+    "tool",
+    "status",
+    "inputs",
+    "outputs",
+    "error",
+    "attempts",
+    "started_at",
+    "finished_at",
+)
 EVENT_COLUMNS = (
     "id",
     "ts",

@@ -16,11 +16,11 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from aethergraph.errors import StorageError
+from aethergraph.storage.blob_access import BlobAccess
 from aethergraph.storage.blob_memory import MemoryBlobs
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
-    from pathlib import Path
 
     from aethergraph.storage.records import (
         Artifact,
@@ -63,7 +63,7 @@ def _event_words(event: Event) -> set[str]:
     return set(words(" ".join(parts)))
 
 
-class MemoryStorage:
+class MemoryStorage(BlobAccess):
     """All stores in process memory. Safe for one event loop plus worker threads logging."""
 
     def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
@@ -312,27 +312,6 @@ class MemoryStorage:
         value = current + amount
         self._kv[key] = (value, item[1] if item is not None else None)
         return value
-
-    # -- blobs -----------------------------------------------------------------------------
-    async def put_bytes(self, data: bytes) -> str:
-        """Keep bytes under their sha256."""
-        return await self._blobs.put_bytes(data)
-
-    async def put_file(self, path: Path, *, move: bool = False) -> str:
-        """Keep a file's content under its sha256."""
-        return await self._blobs.put_file(path, move=move)
-
-    async def read_bytes(self, sha256: str) -> bytes:
-        """The bytes under a digest."""
-        return await self._blobs.read_bytes(sha256)
-
-    async def local_path(self, sha256: str) -> Path:
-        """The blob written to a private temporary folder."""
-        return await self._blobs.local_path(sha256)
-
-    def staging_path(self, suffix: str = "") -> Path:
-        """A fresh path in the private temporary folder."""
-        return self._blobs.staging_path(suffix)
 
     # -- artifacts -------------------------------------------------------------------------
     async def add_artifact(self, artifact: Artifact) -> None:

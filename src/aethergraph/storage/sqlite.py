@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from aethergraph.errors import StorageError
 from aethergraph.storage import sqlite_schema as schema
+from aethergraph.storage.blob_access import BlobAccess
 from aethergraph.storage.blob_folder import BlobFolder
 from aethergraph.storage.sqlite_rows import (
     artifact_record,
@@ -80,7 +81,7 @@ def _where(clauses: Sequence[str]) -> str:
     return f" WHERE {' AND '.join(clauses)}" if clauses else ""
 
 
-class SQLiteStorage(SQLiteRuns):
+class SQLiteStorage(BlobAccess, SQLiteRuns):
     """Every store in one SQLite database plus a blob folder, under one workspace folder.
 
     Safe for one event loop plus worker threads logging; several processes may share a workspace.
@@ -236,27 +237,6 @@ class SQLiteStorage(SQLiteRuns):
             return value
 
         return await writer.call(incr)
-
-    # -- blobs -----------------------------------------------------------------------------
-    async def put_bytes(self, data: bytes) -> str:
-        """Keep bytes under their sha256."""
-        return await self._blobs.put_bytes(data)
-
-    async def put_file(self, path: Path, *, move: bool = False) -> str:
-        """Keep a file's content under its sha256; ``move`` renames the file into place."""
-        return await self._blobs.put_file(path, move=move)
-
-    async def read_bytes(self, sha256: str) -> bytes:
-        """The bytes under a digest."""
-        return await self._blobs.read_bytes(sha256)
-
-    async def local_path(self, sha256: str) -> Path:
-        """The blob's own file in the workspace."""
-        return await self._blobs.local_path(sha256)
-
-    def staging_path(self, suffix: str = "") -> Path:
-        """A fresh path in the workspace's ``tmp`` folder."""
-        return self._blobs.staging_path(suffix)
 
     # -- artifacts -------------------------------------------------------------------------
     async def add_artifact(self, artifact: Artifact) -> None:

@@ -29,6 +29,8 @@ from aethergraph.storage.json_rows import (
     ARTIFACT_COLUMNS,
     EVENT_COLUMNS,
     LOG_COLUMNS,
+    NODE_COLUMNS,
+    RUN_COLUMNS,
     WAIT_COLUMNS,
 )
 
@@ -58,35 +60,7 @@ __all__ = [
 
 SCHEMA_VERSION = 5
 
-RUN_COLUMNS = (
-    "run_id",
-    "graph_id",
-    "status",
-    "kind",
-    "inputs",
-    "outputs",
-    "error",
-    "created_at",
-    "started_at",
-    "finished_at",
-    "parent_run_id",
-    "session_id",
-    "owner",
-    "graph_digest",
-)
 _RUN_COLUMNS_V1 = RUN_COLUMNS[:-1]  # version 3 added graph_digest
-NODE_COLUMNS = (
-    "run_id",
-    "node_id",
-    "tool",
-    "status",
-    "inputs",
-    "outputs",
-    "error",
-    "attempts",
-    "started_at",
-    "finished_at",
-)
 
 ACTIVE_RUN_STATUSES = ("pending", "running", "waiting", "interrupted")
 """The statuses of runs that are not over: the only ones ``runs_active`` indexes."""

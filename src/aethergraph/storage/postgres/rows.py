@@ -9,6 +9,8 @@ from aethergraph.storage.json_rows import (
     ARTIFACT_COLUMNS,
     EVENT_COLUMNS,
     LOG_COLUMNS,
+    NODE_COLUMNS,
+    RUN_COLUMNS,
     WAIT_COLUMNS,
     artifact_record,
     artifact_row,
@@ -59,34 +61,6 @@ __all__ = [
     "wait_row",
 ]
 
-RUN_COLUMNS = (
-    "run_id",
-    "graph_id",
-    "status",
-    "kind",
-    "inputs",
-    "outputs",
-    "error",
-    "created_at",
-    "started_at",
-    "finished_at",
-    "parent_run_id",
-    "session_id",
-    "owner",
-    "graph_digest",
-)
-NODE_COLUMNS = (
-    "run_id",
-    "node_id",
-    "tool",
-    "status",
-    "inputs",
-    "outputs",
-    "error",
-    "attempts",
-    "started_at",
-    "finished_at",
-)
 RUN_EVENT_COLUMNS = ("run_id", "seq", "ts", "type", "data")
 
 _WORD = re.compile(r"\w+", re.UNICODE)

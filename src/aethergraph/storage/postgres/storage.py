@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from aethergraph.errors import StorageError
+from aethergraph.storage.blob_access import BlobAccess
 from aethergraph.storage.postgres import rows
 from aethergraph.storage.postgres.blobs import PostgresBlobs
 from aethergraph.storage.postgres.changes import ChangeListener, notify_sql
@@ -25,7 +26,6 @@ from aethergraph.storage.records import WaitStatus
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
-    from pathlib import Path
 
     from aethergraph.storage.records import Artifact, Event, LogEntry, WaitRecord
 
@@ -56,7 +56,7 @@ _PUT_ANSWERED_WAIT = notify_sql(_PUT_WAIT, len(rows.WAIT_COLUMNS) + 1)
 _SIGNAL_NOTIFY = notify_sql("INSERT INTO run_signals (run_id, signal) VALUES ($1, $2)", 3)
 
 
-class PostgresStorage(PostgresRuns):
+class PostgresStorage(BlobAccess, PostgresRuns):
     """Every store in one schema of a PostgreSQL database; open one with ``connect``.
 
     Made on the event loop that uses it, which ``append_run_event`` and ``append_log`` hand their
@@ -214,27 +214,6 @@ class PostgresStorage(PostgresRuns):
             value: int = current + amount
             await conn.execute(_SET_KV, key, rows.dump(value), None if row is None else row[1])
         return value
-
-    # -- blobs -----------------------------------------------------------------------------
-    async def put_bytes(self, data: bytes) -> str:
-        """Keep bytes under their sha256."""
-        return await self._blobs.put_bytes(data)
-
-    async def put_file(self, path: Path, *, move: bool = False) -> str:
-        """Keep a local file's content under its sha256."""
-        return await self._blobs.put_file(path, move=move)
-
-    async def read_bytes(self, sha256: str) -> bytes:
-        """The bytes under a digest."""
-        return await self._blobs.read_bytes(sha256)
-
-    async def local_path(self, sha256: str) -> Path:
-        """The blob downloaded to a private cache folder."""
-        return await self._blobs.local_path(sha256)
-
-    def staging_path(self, suffix: str = "") -> Path:
-        """A fresh path in the private cache folder."""
-        return self._blobs.staging_path(suffix)
 
     # -- artifacts -------------------------------------------------------------------------
     async def add_artifact(self, artifact: Artifact) -> None:
