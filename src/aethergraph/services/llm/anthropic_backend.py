@@ -14,9 +14,9 @@ from aethergraph.errors import ConfigurationError, LLMError
 from aethergraph.services.llm.backend import (
     ChatRequest,
     Reply,
+    SDKBackend,
     ToolCall,
     provider_error,
-    raw_request,
 )
 from aethergraph.services.llm.profiles import env_prefix
 
@@ -74,7 +74,7 @@ def to_anthropic(messages: list[dict[str, Any]]) -> tuple[str, list[dict[str, An
     return "\n\n".join(system), turns
 
 
-class AnthropicBackend:
+class AnthropicBackend(SDKBackend):
     """Chat, streaming and raw requests through ``anthropic.AsyncAnthropic``."""
 
     def __init__(self, profile: Profile) -> None:
@@ -165,24 +165,3 @@ class AnthropicBackend:
             provider=self.provider,
             profile=self._profile.name,
         )
-
-    async def raw(
-        self,
-        method: str,
-        url: str,
-        *,
-        json: Any,
-        params: dict[str, Any] | None,
-        headers: dict[str, str] | None,
-    ) -> Any:
-        """A request to ``url`` (relative to the base URL) with the profile's auth."""
-        try:
-            return await raw_request(
-                self._client, method, url, json=json, params=params, headers=headers
-            )
-        except self._errors as exc:
-            raise provider_error(exc, self._profile, f"raw {method} {url}") from exc
-
-    async def close(self) -> None:
-        """Close the SDK client's connections."""
-        await self._client.close()

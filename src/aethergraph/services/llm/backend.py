@@ -19,6 +19,7 @@ __all__ = [
     "Backend",
     "ChatRequest",
     "Reply",
+    "SDKBackend",
     "ToolCall",
     "ToolSpec",
     "provider_error",
@@ -204,3 +205,37 @@ async def raw_request(
     if verb == "delete":
         return await client.delete(url, cast_to=object, body=json, options=options)
     raise ValueError(f"raw() method {method!r} is not one of GET, POST, PUT, PATCH, DELETE")
+
+
+class SDKBackend:
+    """What the backends on Stainless-generated SDKs (``openai``, ``anthropic``) share.
+
+    A subclass sets ``provider``, ``_profile``, ``_client`` (the SDK's async client) and
+    ``_errors`` (the SDK's base error types) in its constructor.
+    """
+
+    provider: str
+    _profile: Profile
+    _client: Any
+    _errors: tuple[type[Exception], ...]
+
+    async def raw(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any,
+        params: dict[str, Any] | None,
+        headers: dict[str, str] | None,
+    ) -> Any:
+        """A request to ``url`` (relative to the base URL) with the profile's auth."""
+        try:
+            return await raw_request(
+                self._client, method, url, json=json, params=params, headers=headers
+            )
+        except self._errors as exc:
+            raise provider_error(exc, self._profile, f"raw {method} {url}") from exc
+
+    async def close(self) -> None:
+        """Close the SDK client's connections."""
+        await self._client.close()

@@ -13,9 +13,9 @@ from aethergraph.errors import ConfigurationError, LLMError
 from aethergraph.services.llm.backend import (
     ChatRequest,
     Reply,
+    SDKBackend,
     ToolCall,
     provider_error,
-    raw_request,
 )
 from aethergraph.services.llm.profiles import env_prefix
 
@@ -47,7 +47,7 @@ def _client_kwargs(profile: Profile) -> dict[str, Any]:
     return kwargs
 
 
-class OpenAIBackend:
+class OpenAIBackend(SDKBackend):
     """Chat, streaming, embeddings and raw requests through ``openai.AsyncOpenAI``."""
 
     def __init__(self, profile: Profile) -> None:
@@ -170,24 +170,3 @@ class OpenAIBackend:
         data = sorted(response.data, key=lambda d: d.index)
         tokens = response.usage.prompt_tokens if response.usage else 0
         return [list(d.embedding) for d in data], tokens
-
-    async def raw(
-        self,
-        method: str,
-        url: str,
-        *,
-        json: Any,
-        params: dict[str, Any] | None,
-        headers: dict[str, str] | None,
-    ) -> Any:
-        """A request to ``url`` (relative to the base URL) with the profile's auth."""
-        try:
-            return await raw_request(
-                self._client, method, url, json=json, params=params, headers=headers
-            )
-        except self._errors as exc:
-            raise provider_error(exc, self._profile, f"raw {method} {url}") from exc
-
-    async def close(self) -> None:
-        """Close the SDK client's connections."""
-        await self._client.close()
