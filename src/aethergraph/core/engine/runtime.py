@@ -1,10 +1,10 @@
-"""The ``Runtime``: one object holding storage, services, channels, catalog and clock for runs.
+"""The ``Runtime``: where runs are kept, their clock and executor, and the runs live here.
 
-Every module-level call (``run``, ``register_context_service``, ``configure``, ...) works on the
-*current* runtime: a context variable with a process-wide default. ``Runtime.scoped()`` makes a
-child runtime with its own storage, clock and live runs that shares the parent's service registry,
-channels and catalog; ``aethergraph.testing.memory_runtime()`` is one. A runtime opens its storage
-lazily, so ``import aethergraph`` does no I/O.
+Every module-level call (``run``, ``configure``, ``list_runs``, ...) works on the *current*
+runtime: a context variable with a process-wide default. ``Runtime.scoped()`` makes a child
+runtime with its own storage and clock; ``aethergraph.testing.memory_runtime()`` is one. The
+service registry, the channels and the catalog of graphs and tools are the process's, the same
+for every runtime. A runtime opens its storage lazily, so ``import aethergraph`` does no I/O.
 """
 
 from __future__ import annotations
@@ -18,16 +18,12 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aethergraph.core.engine import catalog
 from aethergraph.core.engine.clock import Clock, SystemClock
 from aethergraph.core.engine.executor import Executor, InProcessExecutor
 from aethergraph.errors import ConfigurationError
-from aethergraph.services import channel
-from aethergraph.services.runtime import registry
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from types import ModuleType
 
     from aethergraph.core.engine.lifecycle import RunState
     from aethergraph.storage.protocols import Storage
@@ -53,7 +49,7 @@ def process_start_ticks(pid: int) -> str:
 
 
 class Runtime:
-    """Storage, services, channels, catalog, clock and the runs live in this process.
+    """Where runs are kept (storage), their clock and executor, and the runs live in this process.
 
     Attributes:
         owner_id: ``host:pid:start`` of this process, recorded as the owner of the runs it hosts.
@@ -61,9 +57,6 @@ class Runtime:
         live: Runs executing in this process, by run id (shared by scoped runtimes).
         clock: Wall time and timeouts (``aethergraph.testing.ManualClock`` in tests).
         executor: Where runs execute (in this process by default).
-        registry: The service registry module (process-wide; shared by scoped runtimes).
-        channels: The channel module: adapters, aliases and the default channel.
-        catalog: The graphs and tools defined in this process.
     """
 
     def __init__(
@@ -81,9 +74,6 @@ class Runtime:
         self.live: dict[str, RunState] = parent.live if parent is not None else {}
         self.clock: Clock = clock or (parent.clock if parent is not None else SystemClock())
         self.executor: Executor = InProcessExecutor()
-        self.registry: ModuleType = registry
-        self.channels: ModuleType = channel
-        self.catalog: ModuleType = catalog
         self._workspace: Path | None = None
         self._default: Storage | None = storage
         self._by_path: dict[Path, Storage] = {}

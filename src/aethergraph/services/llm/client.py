@@ -175,7 +175,7 @@ class LLMClient:
             )
 
         run = getattr(self._ctx, "_run", None)
-        if run is None or not run.journaled or self._ctx is None:
+        if run is None or self._ctx is None:
             return await ask()
         schema = OutputSchema(output_schema) if output_schema is not None else None
 

@@ -155,7 +155,7 @@ class MCPClient:
             return _content_value(result.content)
 
         run = getattr(self._ctx, "_run", None)
-        if run is None or not run.journaled or self._ctx is None:
+        if run is None or self._ctx is None:
             return await self._request("call", tool, arguments or {}, send, timeout_s)
 
         async def step() -> Any:

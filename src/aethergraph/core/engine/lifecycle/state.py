@@ -244,8 +244,11 @@ class RunState:
 
         The result (JSON) is recorded before it is returned, so a resumed run gets it back
         without calling again. ``call`` runs with the step's own context, whose ``step_key``
-        names the step stably across resumes.
+        names the step stably across resumes. Outside a graph_fn (in a task-graph node, which
+        runs again as a whole when resumed) there is nothing to journal: ``call`` just runs.
         """
+        if not self.journaled:
+            return await call()
         node_id = self.next_node_id(name.replace(".", "_"), under)  # "." separates nesting
         journal = self.journal
         if journal is not None:
