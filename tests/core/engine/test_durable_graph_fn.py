@@ -60,6 +60,24 @@ class Workspace:
                 return kind, json.loads(payload), proc
         return "", None, proc
 
+    def serve(self) -> subprocess.Popen[str]:
+        """``aethergraph serve`` on this workspace with the program's graphs, on a free port."""
+        return subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("aethergraph")),
+                "serve",
+                "--load-path",
+                str(PROGRAM),
+                "--port",
+                "0",
+            ],
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
     def effects(self) -> Counter[str]:
         return Counter(self.side.read_text().split() if self.side.exists() else [])
 
@@ -248,21 +266,7 @@ def test_a_waiting_graph_fn_is_answered_through_the_http_api_of_aethergraph_serv
     ws = Workspace(tmp_path)
     kind, _, first = ws.call("ask", "run-served")
     assert kind == "WAITING", first.stdout + first.stderr
-    server = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("aethergraph")),
-            "serve",
-            "--load-path",
-            str(PROGRAM),
-            "--port",
-            "0",
-        ],
-        env=ws.env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    server = ws.serve()
     try:
         assert server.stdout is not None
         line = server.stdout.readline()
@@ -301,21 +305,7 @@ def test_a_run_whose_process_died_asleep_is_woken_on_time_by_the_server(tmp_path
         sleeper.kill()  # dies asleep: nobody hosts the run any more
         sleeper.wait(timeout=10)
         wake = next(n for n in _nodes("run-asleep") if n.node_id == "sleep_1").outputs["result"]  # type: ignore[index]
-        server = subprocess.Popen(
-            [
-                str(Path(sys.executable).with_name("aethergraph")),
-                "serve",
-                "--load-path",
-                str(PROGRAM),
-                "--port",
-                "0",
-            ],
-            env=ws.env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        server = ws.serve()
         try:
             deadline = time.monotonic() + 30
             while (record := get_run("run-asleep")).status is not RunStatus.SUCCEEDED:
