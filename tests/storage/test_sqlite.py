@@ -7,6 +7,7 @@ import hashlib
 import json
 import shutil
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import threading
@@ -774,3 +775,37 @@ def test_a_statement_refused_as_busy_in_an_open_transaction_can_be_retried(
     finally:
         mine.close()
         theirs.close()
+
+
+OPENER = """
+import asyncio, sys, time
+from aethergraph.storage.sqlite import SQLiteStorage
+
+async def main(path, at):
+    time.sleep(max(0.0, at - time.time()))  # every process opens at the same moment
+    storage = SQLiteStorage(path)
+    await storage.kv_set_many({sys.argv[3]: 1}, expires_at=None)
+    await storage.close()
+
+asyncio.run(main(sys.argv[1], float(sys.argv[2])))
+print("OPENED")
+"""
+
+
+def test_processes_opening_a_fresh_workspace_at_the_same_moment_all_succeed(
+    tmp_path: Path,
+) -> None:
+    for round_ in range(3):
+        folder = tmp_path / f"fresh{round_}"
+        at = time.time() + 1.0
+        openers = [
+            subprocess.Popen(
+                [sys.executable, "-c", OPENER, str(folder), str(at), f"p{n}"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for n in range(6)
+        ]
+        outcomes = [p.communicate(timeout=30) for p in openers]
+        assert all(out.strip() == "OPENED" for out, _ in outcomes), outcomes
