@@ -17,18 +17,18 @@ import errno
 import hashlib
 import io
 import os
-import re
 import time
 import uuid
 from pathlib import Path
 from typing import BinaryIO
+
+from aethergraph.storage.blob_cache import checked_digest
 
 __all__ = ["STALE_S", "BlobFolder"]
 
 STALE_S = 6 * 3600.0
 """Seconds after its last write that a staging file counts as left behind by a dead writer."""
 
-_DIGEST = re.compile(r"[0-9a-f]{64}")
 _CHUNK = 1 << 20
 
 
@@ -44,10 +44,7 @@ class BlobFolder:
 
     def _blob_path(self, sha256: str) -> Path:
         # The digest becomes a path: only a well-formed one may, so it cannot leave the folder.
-        if not isinstance(sha256, str) or not _DIGEST.fullmatch(sha256):
-            raise ValueError(
-                f"{sha256!r} is not a sha256 digest; expected 64 lowercase hex characters"
-            )
+        checked_digest(sha256)
         return self._blobs / sha256[:2] / sha256
 
     def _publish(self, staged: Path, sha256: str) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import operator
-import re
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -32,16 +31,9 @@ if TYPE_CHECKING:
         WaitStatus,
     )
 
-from aethergraph.storage.records import NodeRecord, RunEvent, RunRecord
+from aethergraph.storage.records import NodeRecord, RunEvent, RunRecord, words
 
 __all__ = ["MemoryStorage", "words"]
-
-_WORD = re.compile(r"\w+", re.UNICODE)
-
-
-def words(text: str) -> list[str]:
-    """The lower-cased words of ``text``: how full-text queries and documents are tokenised."""
-    return [w.lower() for w in _WORD.findall(text)]
 
 
 def _values_of(cls: type[Any]) -> Callable[[Any], tuple[Any, ...]]:

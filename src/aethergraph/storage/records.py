@@ -6,6 +6,7 @@ them unchanged. Statuses are ``StrEnum``s with an explicit transition table.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -21,7 +22,15 @@ __all__ = [
     "RunStatus",
     "WaitRecord",
     "WaitStatus",
+    "words",
 ]
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def words(text: str) -> list[str]:
+    """The lower-cased words of ``text``: how every backend tokenises events and text queries."""
+    return [w.lower() for w in _WORD.findall(text)]
 
 
 class RunStatus(StrEnum):

@@ -25,6 +25,7 @@ from aethergraph.errors import StorageError
 from aethergraph.storage import sqlite_schema as schema
 from aethergraph.storage.blob_access import BlobAccess
 from aethergraph.storage.blob_folder import BlobFolder
+from aethergraph.storage.records import words
 from aethergraph.storage.sqlite_rows import (
     artifact_record,
     artifact_row,
@@ -32,7 +33,6 @@ from aethergraph.storage.sqlite_rows import (
     event_record,
     event_row,
     event_words,
-    index_words,
     load,
     log_record,
     wait_record,
@@ -154,7 +154,7 @@ class SQLiteStorage(BlobAccess, SQLiteRuns):
         for tag in dict.fromkeys(tags or ()):
             clauses.append("EXISTS (SELECT 1 FROM json_each(events.tags) WHERE value = ?)")
             params.append(tag)
-        wanted = dict.fromkeys(index_words(text or ""))
+        wanted = dict.fromkeys(words(text or ""))
         if wanted:
             # Words are runs of \w characters, so quoting each makes it one literal FTS token.
             clauses.append("seq IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?)")

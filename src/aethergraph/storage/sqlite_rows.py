@@ -7,7 +7,6 @@ JSON payloads are stored as compact text, ``None`` as NULL. The tables and their
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from aethergraph.storage.json_rows import (
@@ -30,6 +29,7 @@ from aethergraph.storage.records import (
     NodeStatus,
     RunRecord,
     RunStatus,
+    words,
 )
 
 __all__ = [
@@ -39,7 +39,6 @@ __all__ = [
     "event_record",
     "event_row",
     "event_words",
-    "index_words",
     "load",
     "log_record",
     "log_row",
@@ -183,16 +182,8 @@ def event_row(e: Event) -> tuple[Any, ...]:
     )
 
 
-_WORD = re.compile(r"\w+", re.UNICODE)
-
-
-def index_words(text: str) -> list[str]:
-    """The lower-cased words of ``text``, each one token of ``events_fts`` (see sqlite_schema)."""
-    return [w.lower() for w in _WORD.findall(text)]
-
-
 def _joined_words(text: str) -> str:
-    return " ".join(index_words(text))
+    return " ".join(words(text))
 
 
 def event_words(e: Event) -> tuple[str, str, str, str] | None:

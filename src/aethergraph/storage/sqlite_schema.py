@@ -9,7 +9,7 @@ first store from ``next_seq`` (a per-process counter started at the wall clock i
 later processes continue above earlier ones) and kept by upserts. How a record becomes a row is in
 ``sqlite_rows``.
 
-Full-text search indexes the words of an event (see ``sqlite_rows.index_words``) rather than its
+Full-text search indexes the words of an event (see ``records.words``) rather than its
 raw text: with the ``ascii`` tokenizer, and ``_`` as a token character, each of those words is
 exactly one token, so SQLite matches text by whole words as the in-memory backend does.
 

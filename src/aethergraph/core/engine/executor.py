@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
     from aethergraph.storage.records import RunRecord
 
-__all__ = ["Executor", "InProcessExecutor"]
+__all__ = ["BackgroundTasks", "Executor", "InProcessExecutor"]
 
 Outputs = dict[str, Any]
 
@@ -46,13 +46,35 @@ class Executor(Protocol):
         """Stop what runs in the background and release resources."""
 
 
+class BackgroundTasks:
+    """Tasks an executor started and owns until each ends, for its ``background`` and ``close``."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def start(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Start ``work`` as a task kept here until it ends."""
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def cancel(self) -> None:
+        """Cancel the tasks of the running loop and wait until they have stopped."""
+        loop = asyncio.get_running_loop()
+        mine = [t for t in self._tasks if t.get_loop() is loop and not t.done()]
+        for task in mine:
+            task.cancel()
+        await asyncio.gather(*mine, return_exceptions=True)
+
+
 class InProcessExecutor:
     """Runs execute on the awaiting task of this process; background runs are tasks it owns."""
 
     inline = True
 
     def __init__(self) -> None:
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._background = BackgroundTasks()
 
     async def start(self) -> None:
         """Nothing to prepare in process."""
@@ -65,15 +87,8 @@ class InProcessExecutor:
 
     def background(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Start ``work`` as a task this executor owns until it ends."""
-        task = asyncio.ensure_future(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+        return self._background.start(work)
 
     async def close(self) -> None:
         """Cancel the background runs of the running loop and wait until they have stopped."""
-        loop = asyncio.get_running_loop()
-        mine = [t for t in self._tasks if t.get_loop() is loop and not t.done()]
-        for task in mine:
-            task.cancel()
-        await asyncio.gather(*mine, return_exceptions=True)
+        await self._background.cancel()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from aethergraph.storage.json_rows import (
@@ -32,6 +31,7 @@ from aethergraph.storage.records import (
     RunEvent,
     RunRecord,
     RunStatus,
+    words,
 )
 
 __all__ = [
@@ -47,7 +47,6 @@ __all__ = [
     "dump",
     "event_record",
     "event_row",
-    "index_words",
     "load",
     "log_record",
     "log_row",
@@ -62,13 +61,6 @@ __all__ = [
 ]
 
 RUN_EVENT_COLUMNS = ("run_id", "seq", "ts", "type", "data")
-
-_WORD = re.compile(r"\w+", re.UNICODE)
-
-
-def index_words(text: str) -> list[str]:
-    """The lower-cased words of ``text``: the lexemes of an event's ``tsvector``."""
-    return [w.lower() for w in _WORD.findall(text)]
 
 
 def run_row(r: RunRecord) -> tuple[Any, ...]:
@@ -139,7 +131,7 @@ def run_event_record(row: Any) -> RunEvent:
 
 def event_row(e: Event) -> tuple[Any, ...]:
     """The ``EVENT_COLUMNS`` values of an event, then its words."""
-    words = index_words(" ".join([e.text or "", e.topic or "", e.kind, " ".join(e.tags)]))
+    lexemes = words(" ".join([e.text or "", e.topic or "", e.kind, " ".join(e.tags)]))
     return (
         e.id,
         e.ts,
@@ -156,7 +148,7 @@ def event_row(e: Event) -> tuple[Any, ...]:
         e.graph_id,
         e.node_id,
         e.session_id,
-        sorted(set(words)),
+        sorted(set(lexemes)),
     )
 
 

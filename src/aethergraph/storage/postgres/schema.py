@@ -1,7 +1,7 @@
 """The PostgreSQL schema: tables and indexes in one schema (namespace) per workspace, migrations.
 
 JSON payloads are kept as text, exactly as given, like the SQLite backend does; tags are a
-``text[]`` and the words of a memory event a ``tsvector`` made from ``rows.index_words`` with
+``text[]`` and the words of a memory event a ``tsvector`` made from ``records.words`` with
 ``array_to_tsvector``, so no text search configuration decides what a word is. Each table with a
 ``seq`` numbers rows in the order they were first stored; upserts keep it.
 

@@ -22,7 +22,7 @@ from aethergraph.storage.postgres.changes import ChangeListener, notify_sql
 from aethergraph.storage.postgres.runs import PostgresRuns
 from aethergraph.storage.postgres.schema import migrate
 from aethergraph.storage.postgres.sql import Where, select, upsert
-from aethergraph.storage.records import WaitStatus
+from aethergraph.storage.records import WaitStatus, words
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -159,7 +159,7 @@ class PostgresStorage(BlobAccess, PostgresRuns):
             where.add("kind = ANY({}::text[])", list(kinds))
         if tags:
             where.add("tags @> {}::text[]", list(tags))
-        wanted = dict.fromkeys(rows.index_words(text or ""))
+        wanted = dict.fromkeys(words(text or ""))
         if wanted:
             # Words are runs of \w characters: quoted, each is one lexeme of the query.
             where.add("words @@ {}::tsquery", " & ".join(f"'{w}'" for w in wanted))

@@ -31,6 +31,7 @@ import ray
 from ray.exceptions import RayActorError, RayTaskError, TaskCancelledError
 
 from aethergraph.core.engine.catalog import find_graph
+from aethergraph.core.engine.executor import BackgroundTasks
 from aethergraph.core.engine.lifecycle import execute, mark_stored, state_of_recorded_run
 from aethergraph.core.engine.options import NO_OPTIONS
 from aethergraph.core.engine.run import execution_of
@@ -178,7 +179,7 @@ class RayExecutor:
         self._slots: list[_Slot] = []
         self._database_url: str | None = None
         self._free: dict[asyncio.AbstractEventLoop, asyncio.Condition] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._background = BackgroundTasks()
 
     @property
     def workers(self) -> list[Any]:
@@ -319,18 +320,11 @@ class RayExecutor:
 
     def background(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Start ``work`` as a task of this process (the run monitor, background runs)."""
-        task = asyncio.ensure_future(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+        return self._background.start(work)
 
     async def close(self) -> None:
         """Cancel this loop's background tasks and stop the worker actors."""
-        loop = asyncio.get_running_loop()
-        mine = [t for t in self._tasks if t.get_loop() is loop and not t.done()]
-        for task in mine:
-            task.cancel()
-        await asyncio.gather(*mine, return_exceptions=True)
+        await self._background.cancel()
         slots, self._slots = self._slots, []
         for slot in slots:
             if slot.alive:
