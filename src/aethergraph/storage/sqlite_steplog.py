@@ -17,27 +17,15 @@ import threading
 from operator import attrgetter
 from typing import TYPE_CHECKING
 
+from aethergraph.storage.json_rows import NODE_COLUMNS, dump, load
 from aethergraph.storage.records import NodeRecord, NodeStatus
-from aethergraph.storage.sqlite_rows import dump, load
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 __all__ = ["StepLog"]
 
-_FIELDS = (
-    "run_id",
-    "node_id",
-    "tool",
-    "status",
-    "inputs",
-    "outputs",
-    "error",
-    "attempts",
-    "started_at",
-    "finished_at",
-)
-_values = attrgetter(*_FIELDS)
+_values = attrgetter(*NODE_COLUMNS)  # a step is a line of its node's row values
 
 
 def _name(run_id: str) -> str:
