@@ -1,6 +1,7 @@
-"""What the SQL backends share: columns, the JSON codec, and the rows of logs, artifacts, waits.
+"""What the SQL backends share: columns, the JSON codec, and how rows are read and written.
 
-Those three map alike in SQLite and PostgreSQL; runs, nodes and events have a module per backend.
+Logs, artifacts and waits map alike in SQLite and PostgreSQL, and runs and nodes read back alike;
+how runs and nodes are written, and events, have a module per backend.
 """
 
 from __future__ import annotations
@@ -9,7 +10,16 @@ import json
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
-from aethergraph.storage.records import Artifact, LogEntry, WaitRecord, WaitStatus
+from aethergraph.storage.records import (
+    Artifact,
+    LogEntry,
+    NodeRecord,
+    NodeStatus,
+    RunRecord,
+    RunStatus,
+    WaitRecord,
+    WaitStatus,
+)
 
 __all__ = [
     "ARTIFACT_COLUMNS",
@@ -28,6 +38,8 @@ __all__ = [
     "load_opt",
     "log_record",
     "log_row",
+    "node_record",
+    "run_record",
     "wait_record",
     "wait_row",
 ]
@@ -201,6 +213,42 @@ def log_row(entry: LogEntry) -> tuple[Any, ...]:
 def log_record(row: Any) -> LogEntry:
     """The log entry in a row of ``LOG_COLUMNS``."""
     return LogEntry(row[0], row[1], row[2], row[3], row[4], row[5], decode(row[6]))
+
+
+def run_record(row: Any) -> RunRecord:
+    """The run in a row of ``RUN_COLUMNS``."""
+    return RunRecord(
+        row[0],
+        row[1],
+        RunStatus(row[2]),
+        row[3],
+        decode(row[4]),
+        load_opt(row[5]),
+        row[6],
+        row[7],
+        row[8],
+        row[9],
+        row[10],
+        row[11],
+        row[12],
+        row[13],
+    )
+
+
+def node_record(row: Any) -> NodeRecord:
+    """The node in a row of ``NODE_COLUMNS``."""
+    return NodeRecord(
+        row[0],
+        row[1],
+        row[2],
+        NodeStatus(row[3]),
+        decode(row[4]),
+        load_opt(row[5]),
+        row[6],
+        row[7],
+        row[8],
+        row[9],
+    )
 
 
 def artifact_row(a: Artifact) -> tuple[Any, ...]:

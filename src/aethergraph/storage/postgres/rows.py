@@ -17,6 +17,8 @@ from aethergraph.storage.json_rows import (
     load,
     log_record,
     log_row,
+    node_record,
+    run_record,
     wait_record,
     wait_row,
 )
@@ -27,10 +29,8 @@ from aethergraph.storage.json_rows import load_opt as _load_opt
 from aethergraph.storage.records import (
     Event,
     NodeRecord,
-    NodeStatus,
     RunEvent,
     RunRecord,
-    RunStatus,
     words,
 )
 
@@ -83,19 +83,6 @@ def run_row(r: RunRecord) -> tuple[Any, ...]:
     )
 
 
-def run_record(row: Any) -> RunRecord:
-    """The run in a row of ``RUN_COLUMNS``."""
-    return RunRecord(
-        row[0],
-        row[1],
-        RunStatus(row[2]),
-        row[3],
-        _decode(row[4]),
-        _load_opt(row[5]),
-        *row[6:14],
-    )
-
-
 def node_row(n: NodeRecord) -> tuple[Any, ...]:
     """The ``NODE_COLUMNS`` values of a node."""
     return (
@@ -109,13 +96,6 @@ def node_row(n: NodeRecord) -> tuple[Any, ...]:
         n.attempts,
         n.started_at,
         n.finished_at,
-    )
-
-
-def node_record(row: Any) -> NodeRecord:
-    """The node in a row of ``NODE_COLUMNS``."""
-    return NodeRecord(
-        row[0], row[1], row[2], NodeStatus(row[3]), _decode(row[4]), _load_opt(row[5]), *row[6:10]
     )
 
 
