@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from aethergraph.core.engine.runtime import current_runtime
-from aethergraph.testing import ManualClock
+from aethergraph.testing import ManualClock, memory_runtime
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -17,6 +17,16 @@ if TYPE_CHECKING:
 @pytest.fixture(autouse=True)
 def _isolated_runtime(workspace: object, isolated_services: None) -> None:
     """Apply the shared isolation fixtures to every test in this folder."""
+
+
+@pytest.fixture(params=["sqlite", "memory"])
+def backend(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Each test runs on the SQLite workspace and in memory: the behaviour must be the same."""
+    if request.param == "memory":
+        with memory_runtime():
+            yield "memory"
+    else:
+        yield "sqlite"
 
 
 @pytest.fixture

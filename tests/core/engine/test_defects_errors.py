@@ -35,6 +35,8 @@ from aethergraph.runtime import (
 )
 from aethergraph.testing import start_run
 
+pytestmark = pytest.mark.usefixtures("backend")  # SQLite workspace and memory alike
+
 
 class Notes(Service):
     def __init__(self) -> None:

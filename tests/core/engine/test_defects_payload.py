@@ -7,7 +7,7 @@ import dataclasses
 import datetime
 import enum
 import math
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import pydantic
 import pytest
@@ -15,20 +15,6 @@ import pytest
 from aethergraph import graph_fn, graphify, run, run_async, tool
 from aethergraph.errors import InputValidationError, OutputContractError
 from aethergraph.runtime import NodeStatus, RunStatus, list_nodes_async, list_runs_async
-from aethergraph.testing import memory_runtime
-
-if TYPE_CHECKING:
-    from collections.abc import Iterator
-
-
-@pytest.fixture(params=["sqlite", "memory"])
-def backend(request: pytest.FixtureRequest) -> Iterator[str]:
-    """Each test runs on the SQLite workspace and in memory: the behaviour must be the same."""
-    if request.param == "memory":
-        with memory_runtime():
-            yield "memory"
-    else:
-        yield "sqlite"
 
 
 @dataclasses.dataclass

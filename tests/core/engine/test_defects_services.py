@@ -13,6 +13,8 @@ from aethergraph import Service, graph_fn, run, run_async
 from aethergraph.errors import NodeTimeoutError, ServiceError
 from aethergraph.runtime import RunStatus, list_runs_async
 
+pytestmark = pytest.mark.usefixtures("backend")  # SQLite workspace and memory alike
+
 
 class HangsOnStart(Service):
     """A service whose start() never returns."""

@@ -28,6 +28,8 @@ from aethergraph.runtime import (
     search_memory,
 )
 
+pytestmark = pytest.mark.usefixtures("backend")  # SQLite workspace and memory alike
+
 
 class Counter(Service):
     """A service with a lifecycle, to see that shared sync calls keep it started."""
