@@ -100,6 +100,7 @@ class SQLiteStorage(BlobAccess, SQLiteRuns):
         # Reads that walk a cursor run on the writer's connection, under its lock.
         self._conn = self._writer.conn
         self._steps = StepLog(self._root)
+        self._inputs_text = {}
         self._writer.after_commit = self._steps.committed
 
     @property

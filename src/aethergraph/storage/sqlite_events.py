@@ -2,7 +2,8 @@
 
 Events are the most frequent write of all (two per node), so a row each would cost an insert
 each. Held events are written when their commit comes, one page per run: the page's first and
-last sequence numbers and its events as one JSON array of ``[seq, ts, type, data]``. A reader
+last sequence numbers and its events as one JSON array of ``[seq, ts, type, data]`` (``ts`` in
+microseconds when whole: ``json_rows.micros``). A reader
 fetches the pages past ``after`` by the primary key and unpacks them.
 """
 
@@ -13,6 +14,7 @@ from itertools import groupby
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
+from aethergraph.storage.json_rows import from_micros, micros
 from aethergraph.storage.records import RunEvent
 from aethergraph.storage.sqlite_rows import dump, load
 
@@ -37,7 +39,12 @@ PAGES_AFTER = (
 )
 _by_run = attrgetter("run_id")
 _by_seq = attrgetter("seq")
-_event_values = attrgetter("seq", "ts", "type", "data")  # a tuple: one JSON array per event
+
+
+def _event_values(e: RunEvent) -> tuple[Any, ...]:
+    """An event as one JSON array: ``[seq, ts, type, data]``, ``ts`` as ``micros`` gives it."""
+    return (e.seq, micros(e.ts), e.type, e.data)
+
 
 
 def write_pages(
@@ -109,5 +116,5 @@ def events_after(run_id: str, pages: Iterable[Any], after: int, limit: int) -> l
             if seq > after:
                 if len(found) >= limit:
                     return found
-                found.append(RunEvent(run_id, seq, ts, type_, data))
+                found.append(RunEvent(run_id, seq, from_micros(ts), type_, data))
     return found

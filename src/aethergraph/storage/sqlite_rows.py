@@ -98,16 +98,22 @@ def run_row(r: RunRecord, seq: int) -> tuple[Any, ...]:
     )
 
 
-def node_row(n: NodeRecord) -> tuple[Any, ...]:
-    """The ``NODE_COLUMNS`` values of a node; without ``LEAN_NULLS`` if all None."""
+def node_row(n: NodeRecord, inputs: str | None = None) -> tuple[Any, ...]:
+    """The ``NODE_COLUMNS`` values of a node; without ``LEAN_NULLS`` if all None.
+
+    ``inputs`` is the inputs' JSON text when the caller has it already (encoded when the node
+    started: a node's inputs are what it was called with, whatever its body did to them).
+    """
     status = n.status
+    if inputs is None:
+        inputs = _encode(n.inputs)
     if n.error is None:
         return (
             n.run_id,
             n.node_id,
             n.tool,
             _NODE_STATUS.get(status, status),
-            _encode(n.inputs),
+            inputs,
             _dump_opt(n.outputs),
             n.attempts,
             n.started_at,
@@ -118,7 +124,7 @@ def node_row(n: NodeRecord) -> tuple[Any, ...]:
         n.node_id,
         n.tool,
         _NODE_STATUS.get(status, status),
-        _encode(n.inputs),
+        inputs,
         _dump_opt(n.outputs),
         n.error,
         n.attempts,

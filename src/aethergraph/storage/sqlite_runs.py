@@ -6,12 +6,13 @@ signals are committed before they return, since other processes act on them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aethergraph.errors import StorageError
+from aethergraph.storage.records import NodeStatus
 from aethergraph.storage import sqlite_schema as schema
 from aethergraph.storage.sqlite_events import LAST_SEQ, PAGES_AFTER, events_after
-from aethergraph.storage.sqlite_rows import node_record, run_record, run_row
+from aethergraph.storage.sqlite_rows import dump, node_record, node_row, run_record, run_row
 from aethergraph.storage.sqlite_writer import PUT_RUN, REJECTABLE, Writer
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ _BEAT = schema.upsert("owners", ("owner", "heartbeat_at"), ("owner",))
 _SIGNAL = "INSERT INTO run_signals (run_id, signal) VALUES (?, ?)"
 _PENDING_SIGNALS = "SELECT seq, run_id, signal FROM run_signals ORDER BY seq"
 _ACTIVE_RUN_STATUSES = frozenset(schema.ACTIVE_RUN_STATUSES)
+_FINISHED_NODE = frozenset(s.value for s in NodeStatus if s.is_terminal)
 
 
 class SQLiteRuns:
@@ -56,6 +58,8 @@ class SQLiteRuns:
 
     _writer: Writer
     _steps: StepLog
+    _inputs_text: dict[tuple[str, str], tuple[dict[str, Any], str]]
+    """The inputs (JSON) of the nodes running in this process, by (run_id, node_id)."""
 
     # -- runs ------------------------------------------------------------------------------
     async def put_run(self, record: RunRecord) -> None:
@@ -118,7 +122,7 @@ class SQLiteRuns:
     # -- nodes -----------------------------------------------------------------------------
     async def put_node(self, record: NodeRecord) -> None:
         """Insert or replace a node record (held until needed); a replaced node keeps its place."""
-        self._writer.hold_node(record)
+        self._writer.hold_node(self._node_row(record))
 
     async def journal_node(self, record: NodeRecord) -> None:
         """Store a finished step so that it survives a crash of this process on return.
@@ -126,8 +130,27 @@ class SQLiteRuns:
         Written ahead to the run's step file (one line, no transaction); the row follows with
         the next commit.
         """
-        self._steps.append(record)
-        self._writer.hold_node(record)
+        row = self._node_row(record)
+        self._steps.append(row)
+        self._writer.hold_node(row)
+
+    def _node_row(self, record: NodeRecord) -> tuple[Any, ...]:
+        """The node's row, its inputs encoded once: when it starts, kept until it finishes.
+
+        The text kept is used again only for the very inputs object it was made from.
+        """
+        key = (record.run_id, record.node_id)
+        inputs = record.inputs
+        if record.status._value_ in _FINISHED_NODE:
+            kept = self._inputs_text.pop(key, None)
+        else:
+            kept = self._inputs_text.get(key)
+        if kept is not None and kept[0] is inputs:
+            return node_row(record, kept[1])
+        text = dump(inputs)
+        if record.status._value_ not in _FINISHED_NODE:
+            self._inputs_text[key] = (inputs, text)
+        return node_row(record, text)
 
     async def list_nodes(self, run_id: str) -> list[NodeRecord]:
         """The run's nodes in first-stored order."""

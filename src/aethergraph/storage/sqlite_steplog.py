@@ -14,10 +14,11 @@ import contextlib
 import hashlib
 import os
 import threading
-from operator import attrgetter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from aethergraph.storage.json_rows import NODE_COLUMNS, dump, load
+from json.encoder import encode_basestring as _text
+
+from aethergraph.storage.json_rows import NODE_COLUMNS, dump, from_micros, load, micros
 from aethergraph.storage.records import NodeRecord, NodeStatus
 
 if TYPE_CHECKING:
@@ -25,7 +26,31 @@ if TYPE_CHECKING:
 
 __all__ = ["StepLog"]
 
-_values = attrgetter(*NODE_COLUMNS)  # a step is a line of its node's row values
+
+
+def _line(row: tuple[Any, ...]) -> str:
+    """A node row as one JSON line of its ``NODE_COLUMNS`` values.
+
+    The row holds the inputs and outputs as JSON text already: they go into the line as they are.
+    Times are written as ``json_rows.micros`` gives them.
+    """
+    if len(row) == len(NODE_COLUMNS):
+        run_id, node_id, tool, status, inputs, outputs, error, attempts, started, finished = row
+    else:  # a lean row (sqlite_schema.LEAN_NULLS): no error
+        run_id, node_id, tool, status, inputs, outputs, attempts, started, finished = row
+        error = None
+    return (
+        f"[{_text(run_id)},{_text(node_id)},{_text(tool)},{_text(status)},{inputs},"
+        f"{outputs or 'null'},{'null' if error is None else _text(error)},{int(attempts)},"
+        f"{_time(started)},{_time(finished)}]\n"
+    )
+
+
+def _time(t: float | None) -> str:
+    if t is None:
+        return "null"
+    us = micros(t)
+    return str(us) if type(us) is int else dump(us)
 
 
 def _name(run_id: str) -> str:
@@ -42,17 +67,18 @@ class StepLog:
         self._files: dict[str, set[Path]] = {}  # the step files of a run this process knows of
         self._done: list[Path] = []
 
-    def append(self, record: NodeRecord) -> None:
-        """Write one finished step; it survives this process dying once this returns."""
-        line = (dump(_values(record)) + "\n").encode("utf-8", "surrogatepass")
+    def append(self, row: tuple[Any, ...]) -> None:
+        """Write one finished step (its ``node_row``); it survives this process dying on return."""
+        run_id = row[0]
+        line = _line(row).encode("utf-8", "surrogatepass")
         with self._lock:
-            fd = self._open.get(record.run_id)
+            fd = self._open.get(run_id)
             if fd is None:
                 self._dir.mkdir(exist_ok=True)
-                path = self._dir / f"{_name(record.run_id)}.{os.getpid()}.jsonl"
+                path = self._dir / f"{_name(run_id)}.{os.getpid()}.jsonl"
                 fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-                self._open[record.run_id] = fd
-                self._files.setdefault(record.run_id, set()).add(path)
+                self._open[run_id] = fd
+                self._files.setdefault(run_id, set()).add(path)
             os.write(fd, line)
 
     def overlay(self, run_id: str, rows: list[NodeRecord]) -> list[NodeRecord]:
@@ -72,6 +98,8 @@ class StepLog:
                 except ValueError:
                     continue  # the last line of a process that died while writing it
                 values[3] = NodeStatus(values[3])
+                values[8] = _from_micros(values[8])
+                values[9] = _from_micros(values[9])
                 by_id[values[1]] = NodeRecord(*values)
         return list(by_id.values())
 
@@ -101,6 +129,10 @@ class StepLog:
             for fd in self._open.values():
                 os.close(fd)
             self._open.clear()
+
+
+def _from_micros(v: float | None) -> float | None:
+    return None if v is None else from_micros(v)
 
 
 def _mtime(path: Path) -> float:

@@ -33,14 +33,14 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from aethergraph.errors import StorageError
 from aethergraph.storage import sqlite_schema as schema
 from aethergraph.storage.sqlite_events import write_pages
-from aethergraph.storage.sqlite_rows import log_row, node_row, run_row
+from aethergraph.storage.sqlite_rows import log_row, run_row
 from aethergraph.storage.sqlite_wal import Checkpointer, connect
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Iterable, Sequence
     from pathlib import Path
 
-    from aethergraph.storage.records import LogEntry, NodeRecord, RunEvent, RunRecord
+    from aethergraph.storage.records import LogEntry, RunEvent, RunRecord
 
 __all__ = ["BUSY_TIMEOUT", "FLUSH_DEADLINE", "PUT_RUN", "REJECTABLE", "Writer", "is_busy"]
 
@@ -148,9 +148,8 @@ class Writer:
             if self._timer is None:
                 self._arm()
 
-    def hold_node(self, record: NodeRecord) -> None:
-        """Hold a node's row until needed in the database."""
-        row = node_row(record)
+    def hold_node(self, row: tuple[Any, ...]) -> None:
+        """Hold a node's row (``node_row``) until needed in the database."""
         with self._held_lock:
             self.check_open()
             self._held_nodes[row[0], row[1]] = row

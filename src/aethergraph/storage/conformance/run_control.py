@@ -40,6 +40,15 @@ class RunControlTests(Suite):
         assert await storage.list_run_events("r1") == [events[1], events[0], events[2]]
         assert await storage.list_run_events("unknown") == []
 
+    async def test_run_event_times_read_back_exactly_whatever_their_precision(
+        self, storage: Storage
+    ) -> None:
+        times = [1_700_000_000.123456, 1_700_000_000.1234567, 1.0, 0.5, 1e-7, 2.0**40 + 0.3]
+        for seq, ts in enumerate(times, start=1):
+            storage.append_run_event(RunEvent("r1", seq, ts, "step", {}))
+        await storage.flush()
+        assert [e.ts for e in await storage.list_run_events("r1")] == times
+
     async def test_list_run_events_after_and_limit_page_through_them(
         self, storage: Storage
     ) -> None:

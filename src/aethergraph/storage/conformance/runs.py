@@ -126,6 +126,23 @@ class RunTests(Suite):
         assert nodes[0] == done
         assert type(nodes[0].status) is NodeStatus
 
+    async def test_a_journaled_step_reads_back_as_stored_with_exact_times(
+        self, storage: Storage
+    ) -> None:
+        inputs = {"a": [1, "é"]}
+        await storage.put_node(
+            NodeRecord("r1", "s_1", "tool", NodeStatus.RUNNING, inputs, started_at=1.0000001)
+        )
+        for error, outputs in ((None, {"b": 0.1}), ("ValueError: x", None)):
+            step = NodeRecord(
+                "r1", "s_1", "tool", NodeStatus.SUCCEEDED if error is None else NodeStatus.FAILED,
+                inputs, outputs, error, 1, 1_700_000_000.123456, 1_700_000_000.1234567,
+            )
+            await storage.journal_node(step)
+            assert await storage.list_nodes("r1") == [step]
+            await storage.flush()
+            assert await storage.list_nodes("r1") == [step]
+
     async def test_list_nodes_returns_only_that_runs_nodes(self, storage: Storage) -> None:
         await storage.put_node(NodeRecord("r1", "n", "tool", NodeStatus.RUNNING))
         await storage.put_node(NodeRecord("r2", "n", "tool", NodeStatus.FAILED, error="x"))

@@ -336,7 +336,8 @@ class RunState:
             "tool": record.tool,
             "status": str(to),
             "attempt": record.attempts,
-            "duration_ms": (now - (record.started_at or now)) * 1000,
+            # In whole microseconds: a short number, quick to write as text.
+            "duration_ms": round((now - (record.started_at or now)) * 1e6) / 1000,
         }
         if error is not None:
             data["error"] = error
