@@ -46,7 +46,6 @@ def _event_values(e: RunEvent) -> tuple[Any, ...]:
     return (e.seq, micros(e.ts), e.type, e.data)
 
 
-
 def write_pages(
     cur: sqlite3.Cursor,
     events: list[RunEvent],

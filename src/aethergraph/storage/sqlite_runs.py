@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from aethergraph.errors import StorageError
-from aethergraph.storage.records import NodeStatus
 from aethergraph.storage import sqlite_schema as schema
+from aethergraph.storage.records import NodeStatus
 from aethergraph.storage.sqlite_events import LAST_SEQ, PAGES_AFTER, events_after
 from aethergraph.storage.sqlite_rows import dump, node_record, node_row, run_record, run_row
 from aethergraph.storage.sqlite_writer import PUT_RUN, REJECTABLE, Writer

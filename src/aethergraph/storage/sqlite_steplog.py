@@ -14,9 +14,8 @@ import contextlib
 import hashlib
 import os
 import threading
-from typing import TYPE_CHECKING, Any
-
 from json.encoder import encode_basestring as _text
+from typing import TYPE_CHECKING, Any
 
 from aethergraph.storage.json_rows import NODE_COLUMNS, dump, from_micros, load, micros
 from aethergraph.storage.records import NodeRecord, NodeStatus
@@ -25,7 +24,6 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 __all__ = ["StepLog"]
-
 
 
 def _line(row: tuple[Any, ...]) -> str:

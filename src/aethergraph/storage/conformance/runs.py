@@ -135,8 +135,16 @@ class RunTests(Suite):
         )
         for error, outputs in ((None, {"b": 0.1}), ("ValueError: x", None)):
             step = NodeRecord(
-                "r1", "s_1", "tool", NodeStatus.SUCCEEDED if error is None else NodeStatus.FAILED,
-                inputs, outputs, error, 1, 1_700_000_000.123456, 1_700_000_000.1234567,
+                "r1",
+                "s_1",
+                "tool",
+                NodeStatus.SUCCEEDED if error is None else NodeStatus.FAILED,
+                inputs,
+                outputs,
+                error,
+                1,
+                1_700_000_000.123456,
+                1_700_000_000.1234567,
             )
             await storage.journal_node(step)
             assert await storage.list_nodes("r1") == [step]
