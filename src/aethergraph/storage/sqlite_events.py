@@ -3,18 +3,17 @@
 Events are the most frequent write of all (two per node), so a row each would cost an insert
 each. Held events are written when their commit comes, one page per run: the page's first and
 last sequence numbers and its events as one JSON array of ``[seq, ts, type, data]`` (``ts`` in
-microseconds when whole: ``json_rows.micros``). A reader
-fetches the pages past ``after`` by the primary key and unpacks them.
+microseconds when whole: ``json_rows.micros``). A reader fetches the pages past ``after`` by the
+primary key and unpacks them.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from itertools import groupby
-from operator import attrgetter
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from aethergraph.storage.json_rows import from_micros, micros
+from aethergraph.storage.json_rows import from_micros
 from aethergraph.storage.records import RunEvent
 from aethergraph.storage.sqlite_rows import dump, load
 
@@ -37,74 +36,76 @@ LAST_SEQ = f"SELECT coalesce(({_LAST_PAGE}), 0)"
 PAGES_AFTER = (
     "SELECT events FROM run_event_pages WHERE run_id = ? AND last_seq > ? ORDER BY first_seq"
 )
-_by_run = attrgetter("run_id")
-_by_seq = attrgetter("seq")
+_by_seq = itemgetter(0)
 
-
-def _event_values(e: RunEvent) -> tuple[Any, ...]:
-    """An event as one JSON array: ``[seq, ts, type, data]``, ``ts`` as ``micros`` gives it."""
-    return (e.seq, micros(e.ts), e.type, e.data)
+Page = list[tuple[Any, ...]]
+"""A run's events as ``(seq, ts, type, data)``, ``ts`` as ``micros`` gives it."""
 
 
 def write_pages(
     cur: sqlite3.Cursor,
-    events: list[RunEvent],
+    held: dict[str, list[Any]],
     refused: list[str],
     on_error: Callable[[Exception], None],
 ) -> None:
     """Write held events, one page per run; a taken or repeated ``seq`` is refused, not written.
 
-    ``on_error`` is told of each error SQLite raised (it raises if the transaction is gone).
+    ``held`` gives each run's events flat: seq, ts (``micros``), type, data, seq, ... ``on_error``
+    is told of each error SQLite raised (it raises if the transaction is gone).
     """
-    for run_id, group in groupby(sorted(events, key=_by_run), key=_by_run):
-        page = _distinct(sorted(group, key=_by_seq), refused)  # threads may append out of order
-        kept, text = _encoded(page, refused)
+    for run_id, flat in held.items():
+        values = iter(flat)
+        page = list(zip(values, values, values, values, strict=False))
+        page.sort(key=_by_seq)  # threads may append out of order
+        kept, text = _encoded(run_id, _distinct(run_id, page, refused), refused)
         if not kept:
             continue
         try:
-            if cur.execute(_INSERT_PAGE, (run_id, kept[0].seq, kept[-1].seq, text)).rowcount:
+            if cur.execute(_INSERT_PAGE, (run_id, kept[0][0], kept[-1][0], text)).rowcount:
                 continue
             # Some seq is taken: keep the events past the last stored one, refuse the rest.
             last = cur.execute(LAST_SEQ, (run_id,)).fetchone()[0] or 0
             refused.extend(
-                f"run event {e.seq} of run {run_id!r}: that seq is taken"
+                f"run event {e[0]} of run {run_id!r}: that seq is taken"
                 for e in kept
-                if e.seq <= last
+                if e[0] <= last
             )
-            kept, text = _encoded([e for e in kept if e.seq > last], refused)
+            kept, text = _encoded(run_id, [e for e in kept if e[0] > last], refused)
             if kept:
-                cur.execute(_INSERT_PAGE, (run_id, kept[0].seq, kept[-1].seq, text))
+                cur.execute(_INSERT_PAGE, (run_id, kept[0][0], kept[-1][0], text))
         except sqlite3.Error as exc:
             on_error(exc)
-            refused.append(f"run events {kept[0].seq}-{kept[-1].seq} of run {run_id!r}: {exc}")
+            refused.append(f"run events {kept[0][0]}-{kept[-1][0]} of run {run_id!r}: {exc}")
 
 
-def _distinct(page: list[RunEvent], refused: list[str]) -> list[RunEvent]:
+def _distinct(run_id: str, page: Page, refused: list[str]) -> Page:
     """``page`` without repeated sequence numbers (the first one held is kept)."""
-    kept: list[RunEvent] = []
+    kept: Page = []
+    last = None
     for event in page:
-        if kept and kept[-1].seq == event.seq:
-            refused.append(f"run event {event.seq} of run {event.run_id!r}: that seq is taken")
+        if event[0] == last:
+            refused.append(f"run event {last} of run {run_id!r}: that seq is taken")
         else:
             kept.append(event)
+            last = event[0]
     return kept
 
 
-def _encoded(events: list[RunEvent], refused: list[str]) -> tuple[list[RunEvent], str]:
+def _encoded(run_id: str, events: Page, refused: list[str]) -> tuple[Page, str]:
     """The events that are JSON and their page text; the others are refused."""
     try:
-        return events, dump(list(map(_event_values, events)))
+        return events, dump(events)
     except (TypeError, ValueError, RecursionError):
         pass
     good = []
     for e in events:
         try:
-            dump(e.data)
+            dump(e[3])
         except (TypeError, ValueError, RecursionError) as exc:
-            refused.append(f"run event {e.seq} of run {e.run_id!r}: {exc}")
+            refused.append(f"run event {e[0]} of run {run_id!r}: {exc}")
         else:
             good.append(e)
-    return good, dump(list(map(_event_values, good)))
+    return good, dump(good)
 
 
 def events_after(run_id: str, pages: Iterable[Any], after: int, limit: int) -> list[RunEvent]:

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from aethergraph.errors import StorageError
 from aethergraph.storage import sqlite_schema as schema
+from aethergraph.storage.json_rows import micros
 from aethergraph.storage.sqlite_events import write_pages
 from aethergraph.storage.sqlite_rows import log_row, run_row
 from aethergraph.storage.sqlite_wal import Checkpointer, connect
@@ -102,7 +103,10 @@ class Writer:
         self._timer: threading.Timer | None = None
         self._held_runs: dict[str, tuple[Any, ...]] = {}
         self._held_nodes: dict[tuple[str, str], tuple[Any, ...]] = {}
-        self._held_events: list[RunEvent] = []
+        # Per run, its held events flat: seq, ts (``micros``), type, data, seq, ... One list per
+        # run and no object per event that the garbage collector would go through again and
+        # again while a large fan-out runs.
+        self._held_events: dict[str, list[Any]] = {}
         self._held_logs: list[tuple[Any, ...]] = []
         self._refused: list[str] = []
         self.after_commit: Callable[[], None] | None = None
@@ -157,10 +161,13 @@ class Writer:
                 self._arm()
 
     def hold_run_event(self, event: RunEvent) -> None:
-        """Hold a run event's row until needed in the database (thread-safe)."""
+        """Hold a run event until needed in the database (thread-safe); encoded at the commit."""
         with self._held_lock:
             self.check_open()
-            self._held_events.append(event)  # encoded with its page, at the commit
+            held = self._held_events.get(event.run_id)
+            if held is None:
+                held = self._held_events[event.run_id] = []
+            held += (event.seq, micros(event.ts), event.type, event.data)
             if self._timer is None:
                 self._arm()
 
@@ -221,7 +228,7 @@ class Writer:
         with self._held_lock:
             runs, nodes = self._held_runs, self._held_nodes
             events, logs = self._held_events, self._held_logs
-            self._held_runs, self._held_nodes, self._held_events, self._held_logs = {}, {}, [], []
+            self._held_runs, self._held_nodes, self._held_events, self._held_logs = {}, {}, {}, []
         if runs:
             self._write_rows(PUT_RUN, list(runs.values()), _describe_run)
         if nodes:
