@@ -113,6 +113,7 @@ def configure(
     workspace: str | os.PathLike[str] | None = None,
     storage: Storage | None = None,
     database_url: str | None = None,
+    artifact_root: str | os.PathLike[str] | None = None,
     executor: str | Executor | None = None,
     ray_address: str | None = None,
     num_workers: int = 2,
@@ -122,7 +123,9 @@ def configure(
     """Choose where runs are kept: a workspace folder, a PostgreSQL database, or a backend.
 
     ``database_url`` (``postgresql://...``, default ``AETHERGRAPH_DATABASE_URL``) keeps them in
-    PostgreSQL, shared by every process that names the same database. ``executor="ray"`` runs
+    PostgreSQL, shared by every process that names the same database; ``artifact_root`` (default
+    ``AETHERGRAPH_ARTIFACT_ROOT``; unset: the database) is the folder, on a filesystem every
+    process mounts at that path, that keeps their artifact bytes. ``executor="ray"`` runs
     them on ``num_workers`` Ray worker actors (at most ``max_runs_per_worker`` runs each) of the
     cluster at ``ray_address`` (``None``: a local one, ``"auto"``: the running one).
     ``log_level`` ("info", "debug", ...) prints the runtime's log records, run logs included,
@@ -134,6 +137,7 @@ def configure(
         workspace=workspace,
         storage=storage,
         database_url=database_url,
+        artifact_root=artifact_root,
         executor=executor,
         ray_address=ray_address,
         num_workers=num_workers,

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aethergraph import graph_fn, graphify, tool
+
+if TYPE_CHECKING:
+    from aethergraph.core.engine.context import NodeContext
 
 
 @graph_fn(name="ray_echo")
@@ -39,3 +42,9 @@ def chain(folder):  # type: ignore[no-untyped-def]
     for n in range(1, 20):
         value = step(n, value, folder).value
     return {"value": value}
+
+
+@graph_fn(name="ray_save")
+async def save(text: str, *, context: NodeContext) -> dict[str, Any]:
+    artifact = await context.artifacts().save_text(text)
+    return {"id": artifact.id, "pid": os.getpid()}

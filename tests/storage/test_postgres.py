@@ -28,3 +28,22 @@ class TestPostgresStorage(StorageConformance):
         from aethergraph.storage.postgres import PostgresStorage
 
         return await PostgresStorage.connect(self.dsn, schema=self.schema)
+
+
+class TestPostgresStorageWithArtifactRoot(TestPostgresStorage):
+    """The same contract with blob bytes in a shared artifact folder instead of the database."""
+
+    async def make_storage(self) -> Storage:
+        from aethergraph.storage.postgres import PostgresStorage
+
+        self.workspace.mkdir(exist_ok=True)
+        return await PostgresStorage.connect(
+            self.dsn, schema=self.schema, artifact_root=self.workspace
+        )
+
+    async def make_second_storage(self) -> Storage:
+        from aethergraph.storage.postgres import PostgresStorage
+
+        return await PostgresStorage.connect(
+            self.dsn, schema=self.schema, artifact_root=self.workspace
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import subprocess
@@ -25,6 +26,7 @@ from aethergraph.runtime import (
     list_run_events_async,
     list_runs,
     list_runs_async,
+    read_artifact_async,
 )
 from aethergraph.testing import scripted_channel, start_run
 
@@ -71,9 +73,22 @@ async def question(rounds: int, *, context: NodeContext) -> dict[str, Any]:
     return {"answered_at": answered_at}
 
 
-def peer(*args: str, url: str) -> str:
+@graph_fn(name="pg_save")
+async def save_text(text: str, *, context: NodeContext) -> dict[str, str]:
+    return {"id": (await context.artifacts().save_text(text)).id}
+
+
+def peer_env(url: str, artifact_root: Path | None) -> dict[str, str]:
     env = {**os.environ, "AETHERGRAPH_DATABASE_URL": url}
     env.pop("AETHERGRAPH_WORKSPACE", None)
+    env.pop("AETHERGRAPH_ARTIFACT_ROOT", None)
+    if artifact_root is not None:
+        env["AETHERGRAPH_ARTIFACT_ROOT"] = str(artifact_root)
+    return env
+
+
+def peer(*args: str, url: str, artifact_root: Path | None = None) -> str:
+    env = peer_env(url, artifact_root)
     done = subprocess.run(
         [sys.executable, str(PEER), *args],
         env=env,
@@ -86,9 +101,8 @@ def peer(*args: str, url: str) -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
-async def async_peer(*args: str, url: str) -> str:
-    env = {**os.environ, "AETHERGRAPH_DATABASE_URL": url}
-    env.pop("AETHERGRAPH_WORKSPACE", None)
+async def async_peer(*args: str, url: str, artifact_root: Path | None = None) -> str:
+    env = peer_env(url, artifact_root)
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         str(PEER),
@@ -99,6 +113,7 @@ async def async_peer(*args: str, url: str) -> str:
     )
     out, err = await proc.communicate()
     assert proc.returncode == 0, err.decode()
+    assert out.strip(), f"the peer printed nothing; its stderr: {err.decode()}"
     return out.decode().strip().splitlines()[-1]
 
 
@@ -197,3 +212,54 @@ def test_importing_aethergraph_imports_neither_asyncpg_nor_ray() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True
     )
     assert done.stdout.strip() == "[]"
+
+
+async def test_processes_with_one_artifact_root_read_each_others_artifact_bytes(
+    database_url: str, postgres_dsn: str, tmp_path: Path
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    configure(artifact_root=shared)
+    line = await async_peer("save", "from the peer", url=database_url, artifact_root=shared)
+    assert await read_artifact_async(line.removeprefix("ARTIFACT ")) == b"from the peer"
+    mine = (await run_async(save_text, {"text": "from here"}))["id"]
+    line = await async_peer("read", mine, url=database_url, artifact_root=shared)
+    assert line == "READ from here"
+    # The bytes are files under the root, named by their digest; the database holds none.
+    blobs = sorted((shared / "artifacts" / "sha256").rglob("*/*"))
+    assert sorted(b.read_bytes() for b in blobs) == [b"from here", b"from the peer"]
+    assert {b.name for b in blobs} == {hashlib.sha256(b.read_bytes()).hexdigest() for b in blobs}
+    import asyncpg
+
+    schema = database_url.rsplit("schema=", 1)[1]
+    conn = await asyncpg.connect(postgres_dsn)
+    try:
+        assert await conn.fetchval(f'SELECT count(*) FROM "{schema}".blobs') == 0
+    finally:
+        await conn.close()
+
+
+@pytest.mark.parametrize("wrong", ["missing", "a file"])
+async def test_an_unusable_artifact_root_is_refused_naming_the_setting_and_the_path(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, wrong: str
+) -> None:
+    root = tmp_path / "not-mounted"
+    if wrong == "a file":
+        root.write_text("")
+    monkeypatch.setenv("AETHERGRAPH_ARTIFACT_ROOT", str(root))
+    expected = rf"artifact root '{root}' (does not exist|is not a folder).*ARTIFACT_ROOT"
+    with pytest.raises(ConfigurationError, match=expected):
+        await run_async(double, {"x": 1})
+    assert not root.is_dir()  # nothing made in place of a missing mount
+
+
+def test_an_artifact_root_without_postgresql_is_refused_saying_what_to_add(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AETHERGRAPH_DATABASE_URL", raising=False)
+    with current_runtime().scoped() as runtime:
+        with pytest.raises(ConfigurationError, match=r"artifact_root.*give database_url with it"):
+            configure(workspace=tmp_path, artifact_root=tmp_path)
+        runtime.configure(artifact_root=tmp_path)
+        with pytest.raises(ConfigurationError, match=r"blobs of PostgreSQL.*give database_url"):
+            runtime.storage()

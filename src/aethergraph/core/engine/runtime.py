@@ -79,6 +79,7 @@ class Runtime:
         self._by_path: dict[Path, Storage] = {}
         self._by_url: dict[str, Storage] = {}
         self._database_url: str | None = None
+        self._artifact_root: Path | None = None
         if parent is None:
             atexit.register(self._flush_at_exit)
 
@@ -104,6 +105,7 @@ class Runtime:
         workspace: str | os.PathLike[str] | None = None,
         storage: Storage | None = None,
         database_url: str | None = None,
+        artifact_root: str | os.PathLike[str] | None = None,
         executor: str | Executor | None = None,
         ray_address: str | None = None,
         num_workers: int = 2,
@@ -111,8 +113,10 @@ class Runtime:
     ) -> None:
         """Choose where runs are kept (a workspace, PostgreSQL, a backend) and where they execute.
 
-        ``executor="ray"`` dispatches runs to ``num_workers`` Ray actors (``aethergraph[ray]``)
-        of the cluster at ``ray_address`` (``None``: a local one); ``"in_process"`` is the default.
+        ``artifact_root`` keeps the blob bytes of PostgreSQL storage in that shared folder
+        instead of the database. ``executor="ray"`` dispatches runs to ``num_workers`` Ray actors
+        (``aethergraph[ray]``) of the cluster at ``ray_address`` (``None``: a local one);
+        ``"in_process"`` is the default.
         """
         if executor is not None:
             self.executor = _make_executor(executor, ray_address, num_workers, max_runs_per_worker)
@@ -120,9 +124,18 @@ class Runtime:
             raise ConfigurationError(
                 "configure() takes one of workspace, storage and database_url, not several"
             )
+        if artifact_root is not None:
+            if workspace is not None or storage is not None:
+                raise ConfigurationError(
+                    "configure(artifact_root=...) keeps the blobs of PostgreSQL storage; a "
+                    "workspace or a storage object keeps its own, so give database_url with it"
+                )
+            self._artifact_root = Path(artifact_root).absolute()
+            self._default = None
         if workspace is not None:
             self._workspace = Path(workspace).absolute()
             self._database_url = None
+            self._artifact_root = None
             self._default = None
         if database_url is not None:
             if not database_url.startswith(("postgresql://", "postgres://")):
@@ -133,6 +146,7 @@ class Runtime:
             self._database_url = database_url
             self._default = None
         if storage is not None:
+            self._artifact_root = None
             self._default = storage
 
     def storage(self, workspace: str | os.PathLike[str] | None = None) -> Storage:
@@ -142,7 +156,17 @@ class Runtime:
                 url = self._database_url
                 if url is None and self._workspace is None:
                     url = os.environ.get("AETHERGRAPH_DATABASE_URL") or None
-                self._default = self._open(self.workspace()) if url is None else self._connect(url)
+                if url is None:
+                    if self._artifact_root is not None:
+                        raise ConfigurationError(
+                            f"configure(artifact_root={str(self._artifact_root)!r}) keeps the "
+                            "blobs of PostgreSQL storage, but runs are kept in the workspace "
+                            f"{str(self.workspace())!r}; give database_url=postgresql://... too "
+                            "(the workspace keeps its blobs in its own folder)"
+                        )
+                    self._default = self._open(self.workspace())
+                else:
+                    self._default = self._connect(url)
             return self._default
         return self._open(Path(workspace).absolute())
 
@@ -161,8 +185,12 @@ class Runtime:
         return store
 
     def _connect(self, url: str) -> Storage:
+        artifact_root = self._artifact_root
+        if artifact_root is None and (found := os.environ.get("AETHERGRAPH_ARTIFACT_ROOT")):
+            artifact_root = Path(found).absolute()
         root = self.root
-        store = root._by_url.get(url)
+        key = f"{url} {artifact_root}"
+        store = root._by_url.get(key)
         if store is None:
             if not url.startswith(("postgresql://", "postgres://")):
                 raise ConfigurationError(
@@ -175,7 +203,7 @@ class Runtime:
                 raise ConfigurationError(
                     "PostgreSQL storage needs asyncpg: pip install 'aethergraph[postgres]'"
                 ) from exc
-            store = root._by_url[url] = PostgresDatabase(url)
+            store = root._by_url[key] = PostgresDatabase(url, artifact_root=artifact_root)
         return store
 
     def all_live(self) -> list[RunState]:
@@ -198,6 +226,7 @@ class Runtime:
         elif storage is None:
             child._workspace, child._default = self._workspace, self._default
             child._database_url = self._database_url
+            child._artifact_root = self._artifact_root
         token = _current.set(child)
         try:
             yield child

@@ -42,6 +42,17 @@ class SharingTests(Suite):
         assert await second.last_run_event_seq("r1") == 1
         assert await second.kv_get_many(["k"]) == {"k": [1, 2]}
 
+    async def test_a_second_object_reads_the_blobs_of_the_first(
+        self, storage: Storage, second: Storage
+    ) -> None:
+        data = b"\x00shared\xff" * 100
+        sha = await storage.put_bytes(data)
+        staged = storage.staging_path(".txt")
+        staged.write_bytes(b"a file")
+        from_file = await storage.put_file(staged, move=True)
+        assert await second.read_bytes(sha) == data
+        assert (await second.local_path(from_file)).read_bytes() == b"a file"
+
     async def test_unflushed_run_events_and_logs_reach_a_second_object_in_a_moment(
         self, storage: Storage, second: Storage
     ) -> None:

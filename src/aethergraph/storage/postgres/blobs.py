@@ -1,8 +1,13 @@
-"""Blobs kept in PostgreSQL: content-addressed bytes in a table, local files only as a cache.
+"""Where the PostgreSQL backend keeps blob bytes: in a table, or in a shared artifact folder.
 
-Nothing here needs a folder shared with other processes: ``local_path`` downloads a blob to a
-private cache folder, and ``staging_path`` hands out paths there for ``put_file`` to take in
-(see ``blob_cache``).
+By default the bytes are rows of the ``blobs`` table, so nothing needs a folder shared with other
+processes: ``local_path`` downloads a blob to a private cache folder, and ``staging_path`` hands
+out paths there for ``put_file`` to take in (see ``blob_cache``).
+
+With an artifact root (``AETHERGRAPH_ARTIFACT_ROOT``, a filesystem every worker mounts), the bytes
+go to a content-addressed folder there instead (``BlobFolder``: ``artifacts/sha256/ab/ab...`` and
+``tmp/`` for staging), and the database holds only the artifact index. Large artifacts then never
+pass through the database, and ``local_path`` is the blob's own file.
 """
 
 from __future__ import annotations
@@ -10,12 +15,18 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING
 
+from aethergraph.errors import ConfigurationError
 from aethergraph.storage.blob_cache import CachedBlobs
+from aethergraph.storage.blob_folder import BlobFolder
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import asyncpg
 
-__all__ = ["PostgresBlobs"]
+__all__ = ["PostgresBlobs", "open_artifact_root"]
+
+_SETTING = "AETHERGRAPH_ARTIFACT_ROOT (or configure(artifact_root=...))"
 
 
 class PostgresBlobs(CachedBlobs):
@@ -45,3 +56,38 @@ class PostgresBlobs(CachedBlobs):
         if data is None:
             raise KeyError(sha256)
         return data
+
+
+def open_artifact_root(root: Path) -> BlobFolder:
+    """The blob folder under the shared artifact root ``root``; ``ConfigurationError`` if unusable.
+
+    The root itself must exist: a missing one is most often a shared filesystem that is not
+    mounted on this machine, and a folder made here in its place would hold blobs no other worker
+    sees. The folders inside it are made as needed, and a probe file checks it can be written.
+    """
+    if not root.is_absolute():
+        raise ConfigurationError(
+            f"the artifact root {str(root)!r} is a relative path; give {_SETTING} as an absolute "
+            "path, the same on every worker"
+        )
+    if not root.exists():
+        raise ConfigurationError(
+            f"the artifact root {str(root)!r} does not exist; create it on a filesystem every "
+            f"worker mounts at that path, or point {_SETTING} at one"
+        )
+    if not root.is_dir():
+        raise ConfigurationError(
+            f"the artifact root {str(root)!r} is not a folder; point {_SETTING} at a folder on a "
+            "filesystem every worker mounts"
+        )
+    try:
+        blobs = BlobFolder(root)
+        probe = blobs.staging_path(".probe")
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigurationError(
+            f"the artifact root {str(root)!r} cannot be written ({exc.strerror or exc}); give this "
+            f"process write access to it, or point {_SETTING} at a folder it can write"
+        ) from exc
+    return blobs

@@ -6,6 +6,9 @@ loop and a worker thread). ``PostgresDatabase`` is the one storage object the ru
 call goes to the ``PostgresStorage`` of the running loop, connected on its first call there and
 closed when that loop shuts down its async generators (``asyncio.run`` and ``asyncio.Runner`` do,
 before closing the loop). The schema is checked and migrated once per process.
+
+Blob bytes go to the database, or to the content-addressed folder under ``artifact_root`` when
+one is given (a filesystem every worker mounts; see ``blobs``).
 """
 
 from __future__ import annotations
@@ -43,10 +46,13 @@ class PostgresDatabase:
         url: ``postgresql://user@host:port/database``, optionally with ``?schema=NAME``: the
             schema (namespace) holding the tables, ``aethergraph`` by default, created when
             missing. Several workspaces can share one database, one schema each.
+        artifact_root: An absolute path to an existing folder that every process on this
+            database reads and writes blob bytes in, instead of the database.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, artifact_root: Path | None = None) -> None:
         self.url = url
+        self.artifact_root = artifact_root
         parts = urllib.parse.urlsplit(url)
         query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
         schemas = [v for k, v in query if k == "schema"]
@@ -68,7 +74,7 @@ class PostgresDatabase:
 
     @property
     def blobs(self) -> PostgresDatabase:
-        """The blobs, in the database (this object: its blob methods go to the loop's storage)."""
+        """The blobs (this object: its blob methods go to the loop's storage)."""
         return self
 
     async def storage(self) -> PostgresStorage:
@@ -82,7 +88,10 @@ class PostgresDatabase:
             store = self._stores.get(loop)
             if store is None:
                 store = await PostgresStorage.connect(
-                    self.dsn, schema=self.schema, migrate_schema=not self._migrated
+                    self.dsn,
+                    schema=self.schema,
+                    migrate_schema=not self._migrated,
+                    artifact_root=self.artifact_root,
                 )
                 self._migrated = True
                 self._stores[loop] = store

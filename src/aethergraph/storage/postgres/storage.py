@@ -1,5 +1,8 @@
 """PostgreSQL storage: every store in one schema of a PostgreSQL database, blobs included.
 
+Blob bytes are rows of the database too, unless an artifact root is given: then they go to a
+content-addressed folder there, shared by every process on the database (see ``blobs``).
+
 Writes are committed as they are made (run events and log entries wait in memory until something
 reads them, or ``flush()``), so several processes, on several hosts, may share one schema.
 """
@@ -17,7 +20,7 @@ import asyncpg
 from aethergraph.errors import StorageError
 from aethergraph.storage.blob_access import BlobAccess
 from aethergraph.storage.postgres import rows
-from aethergraph.storage.postgres.blobs import PostgresBlobs
+from aethergraph.storage.postgres.blobs import PostgresBlobs, open_artifact_root
 from aethergraph.storage.postgres.changes import ChangeListener, notify_sql
 from aethergraph.storage.postgres.runs import PostgresRuns
 from aethergraph.storage.postgres.schema import migrate
@@ -26,7 +29,9 @@ from aethergraph.storage.records import WaitStatus, words
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+    from pathlib import Path
 
+    from aethergraph.storage.blob_folder import BlobFolder
     from aethergraph.storage.records import Artifact, Event, LogEntry, WaitRecord
 
 __all__ = ["PostgresStorage"]
@@ -63,11 +68,20 @@ class PostgresStorage(BlobAccess, PostgresRuns):
     rows to from any thread.
     """
 
-    def __init__(self, pool: asyncpg.Pool, location: str, dsn: str, schema: str) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        location: str,
+        dsn: str,
+        schema: str,
+        artifact_folder: BlobFolder | None = None,
+    ) -> None:
         super().__init__(asyncio.get_running_loop())
         self._pool = pool
         self._location = location
-        self._blobs = PostgresBlobs(pool)
+        self._blobs: PostgresBlobs | BlobFolder = (
+            PostgresBlobs(pool) if artifact_folder is None else artifact_folder
+        )
         self._closed = False
         self._changes = ChangeListener(dsn, schema)
 
@@ -79,15 +93,21 @@ class PostgresStorage(BlobAccess, PostgresRuns):
         schema: str = "aethergraph",
         max_connections: int = 8,
         migrate_schema: bool = True,
+        artifact_root: Path | None = None,
     ) -> PostgresStorage:
         """Open the schema ``schema`` (created if missing) of the database at ``dsn``.
 
         ``migrate_schema=False`` skips the schema check, for a process that made it already.
+        ``artifact_root``, an existing folder every process on the database can read and write,
+        keeps blob bytes there instead of in the database (``ConfigurationError`` if unusable).
         """
         if not _SCHEMA_NAME.fullmatch(schema):
             raise StorageError(
                 f"{schema!r} is not a usable schema name; use lowercase letters, digits and _"
             )
+        folder = None
+        if artifact_root is not None:
+            folder = await asyncio.to_thread(open_artifact_root, artifact_root)
         parts = urllib.parse.urlsplit(dsn)
         location = f"{parts.hostname}:{parts.port or 5432}{parts.path} schema {schema}"
         try:
@@ -102,7 +122,7 @@ class PostgresStorage(BlobAccess, PostgresRuns):
             )
         except (OSError, asyncpg.PostgresError) as exc:
             raise StorageError(f"cannot open the PostgreSQL storage at {location}: {exc}") from exc
-        return cls(pool, location, dsn, schema)
+        return cls(pool, location, dsn, schema, folder)
 
     @property
     def location(self) -> str:
@@ -110,8 +130,8 @@ class PostgresStorage(BlobAccess, PostgresRuns):
         return self._location
 
     @property
-    def blobs(self) -> PostgresBlobs:
-        """The blobs, in the database."""
+    def blobs(self) -> PostgresBlobs | BlobFolder:
+        """The blobs: in the database, or in the artifact root's folder."""
         return self._blobs
 
     async def flush(self) -> None:
@@ -134,7 +154,8 @@ class PostgresStorage(BlobAccess, PostgresRuns):
             self._closed = True
             await self._changes.close()
             await self._pool.close()
-            self._blobs.discard_files()
+            if isinstance(self._blobs, PostgresBlobs):
+                self._blobs.discard_files()
 
     # -- events ----------------------------------------------------------------------------
     async def append_event(self, event: Event) -> None:

@@ -117,8 +117,8 @@ async def take_over(
 class _Worker:
     """One async worker actor: the ordinary engine on the actor's loop, runs taken over by id."""
 
-    def __init__(self, database_url: str) -> None:
-        current_runtime().configure(database_url=database_url)
+    def __init__(self, database_url: str, artifact_root: str | None) -> None:
+        current_runtime().configure(database_url=database_url, artifact_root=artifact_root)
 
     async def owner(self) -> str:
         """This worker's owner id, as recorded on the runs it hosts."""
@@ -178,6 +178,7 @@ class RayExecutor:
         self.max_runs_per_worker = max_runs_per_worker
         self._slots: list[_Slot] = []
         self._database_url: str | None = None
+        self._artifact_root: str | None = None
         self._free: dict[asyncio.AbstractEventLoop, asyncio.Condition] = {}
         self._background = BackgroundTasks()
 
@@ -202,6 +203,9 @@ class RayExecutor:
                 f"(runs are now kept in {runtime.storage().location})"
             )
         self._database_url = url
+        # The workers keep artifact bytes where this process does (the database, or the root).
+        root = getattr(runtime.storage(), "artifact_root", None)
+        self._artifact_root = None if root is None else str(root)
         if not ray.is_initialized():
             await asyncio.to_thread(ray.init, address=self.address, log_to_driver=False)
         await asyncio.gather(*(self._add_worker() for _ in range(self.num_workers)))
@@ -210,7 +214,7 @@ class RayExecutor:
         actor: Any = (
             ray.remote(_Worker)
             .options(max_concurrency=self.max_runs_per_worker, num_cpus=0)
-            .remote(self._database_url)
+            .remote(self._database_url, self._artifact_root)
         )
         owner: str = await actor.owner.remote()
         self._slots.append(_Slot(actor, owner))
