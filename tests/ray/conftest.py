@@ -1,5 +1,7 @@
 """One local Ray cluster for the session (2 CPUs, no dashboard, loopback only), on PostgreSQL.
 
+The cluster also offers one unit of a custom resource, ``trainer``, for placed tools to ask for.
+
 Without Ray the tests here skip, saying so, except under CI=true, where that fails: CI installs
 ``aethergraph[ray]``.
 """
@@ -40,6 +42,7 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
     ray.init(
         num_cpus=2,
+        resources={"trainer": 1},
         include_dashboard=False,
         _node_ip_address="127.0.0.1",
         _temp_dir=str(tmp_path_factory.mktemp("ray")),

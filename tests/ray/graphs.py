@@ -48,3 +48,44 @@ def chain(folder):  # type: ignore[no-untyped-def]
 async def save(text: str, *, context: NodeContext) -> dict[str, Any]:
     artifact = await context.artifacts().save_text(text)
     return {"id": artifact.id, "pid": os.getpid()}
+
+
+@tool(outputs=["pid", "twice"], name="ray_placed_cpu", resources={"num_cpus": 1})
+def placed_cpu(x: int) -> dict[str, int]:
+    return {"pid": os.getpid(), "twice": 2 * x}
+
+
+@tool(outputs=["pid", "shout"], name="ray_placed_trainer", resources={"trainer": 1})
+async def placed_trainer(text: str) -> dict[str, Any]:
+    await asyncio.sleep(0)
+    return {"pid": os.getpid(), "shout": text.upper()}
+
+
+@tool(name="ray_placed_fails", resources={"num_cpus": 1})
+def placed_fails(why: str) -> None:
+    raise ValueError(why)
+
+
+@graph_fn(name="ray_placing")
+async def placing(x: int, text: str) -> dict[str, Any]:
+    cpu = await placed_cpu(x)
+    trainer = await placed_trainer(text)
+    return {
+        "worker_pid": os.getpid(),
+        "cpu_pid": cpu["pid"],
+        "twice": cpu["twice"],
+        "trainer_pid": trainer["pid"],
+        "shout": trainer["shout"],
+    }
+
+
+@graph_fn(name="ray_placing_fails")
+async def placing_fails(why: str) -> dict[str, Any]:
+    await placed_fails(why)
+    return {}
+
+
+@graphify(name="ray_placed_graph", inputs=["x"], outputs=["twice", "pid"])
+def placed_graph(x):  # type: ignore[no-untyped-def]
+    node = placed_cpu(x)
+    return {"twice": node.twice, "pid": node.pid}

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from aethergraph.core.engine.lifecycle import RunState
+    from aethergraph.core.engine.placement import Placement
     from aethergraph.storage.protocols import Storage
 
 __all__ = ["DEFAULT_WORKSPACE", "Runtime", "current_runtime", "process_start_ticks"]
@@ -70,6 +71,7 @@ class Runtime:
         self.root: Runtime = parent.root if parent is not None else self
         self.owner_id: str = parent.owner_id if parent is not None else _process_identity()
         self._owner_loop: asyncio.AbstractEventLoop | None = None
+        self._placement: Placement | None = None
         # Live runs are the process's: a cancel or reply from any thread or scope must find them.
         self.live: dict[str, RunState] = parent.live if parent is not None else {}
         self.clock: Clock = clock or (parent.clock if parent is not None else SystemClock())
@@ -91,6 +93,18 @@ class Runtime:
     @owner_loop.setter
     def owner_loop(self, loop: asyncio.AbstractEventLoop | None) -> None:
         self.root._owner_loop = loop
+
+    @property
+    def placement(self) -> Placement | None:
+        """Where placed tools (``@tool(resources=...)``) run: ``None`` is in their node.
+
+        The process's: a Ray worker sets it for every run it hosts.
+        """
+        return self.root._placement
+
+    @placement.setter
+    def placement(self, placement: Placement | None) -> None:
+        self.root._placement = placement
 
     # -- configuration ----------------------------------------------------------------------
     def workspace(self) -> Path:

@@ -3,6 +3,9 @@
 One object, three behaviours, chosen by where it is called: inside a ``@graphify`` builder a call
 declares a node and returns its handle; inside a running node it runs at once as a child node of
 the run (await it); anywhere else it is the plain function.
+
+A tool declared with ``resources`` is placed: inside a run its body runs where the runtime's
+placement puts it (a Ray task under the Ray executor), see ``placement``.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, overload
 
 from aethergraph.core.engine.catalog import register_tool
+from aethergraph.core.engine.placement import checked_resources, placed_body
 from aethergraph.core.engine.retry import RetryPolicy
 from aethergraph.core.engine.signature import (
     DeclaredFunction,
@@ -60,12 +64,25 @@ class Tool(DeclaredFunction[P, R]):
         version: str = "0.1.0",
         timeout_s: float | None = None,
         retry: RetryPolicy | int | None = None,
+        resources: dict[str, float] | None = None,
     ) -> None:
         super().__init__(
             fn, kind="tool", name=name, inputs=inputs, outputs=outputs, version=version
         )
-        self.timeout_s = declared_seconds(f"tool {self.name!r}", "timeout_s", timeout_s)
+        where = f"tool {self.name!r}"
+        self.timeout_s = declared_seconds(where, "timeout_s", timeout_s)
         self.retry = RetryPolicy.coerce(retry)
+        self.resources = checked_resources(where, resources)
+        """What the tool's body needs where it runs (``None``: nothing, it runs in its node)."""
+        if self.resources is not None:
+            if self.sig.context_param is not None:
+                raise GraphDefinitionError(
+                    f"{where} asks for resources, so its body may run in another process, away "
+                    f"from its run, and cannot take the run's context ({self.sig.context_param!r})"
+                    "; pass what it needs as arguments, or drop resources="
+                )
+            self.body = placed_body(self, self.body)
+            self.is_async = True  # the body is a coroutine function now
         register_tool(self)
 
     @property
@@ -126,6 +143,7 @@ def tool(
     version: str = "0.1.0",
     timeout_s: float | None = None,
     retry: RetryPolicy | int | None = None,
+    resources: dict[str, float] | None = None,
 ) -> Callable[[Callable[P, R]], Tool[P, R]]: ...
 def tool(
     outputs: Sequence[str] | str | Callable[P, R] | None = None,
@@ -135,10 +153,15 @@ def tool(
     version: str = "0.1.0",
     timeout_s: float | None = None,
     retry: RetryPolicy | int | None = None,
+    resources: dict[str, float] | None = None,
 ) -> Tool[P, R] | Callable[[Callable[P, R]], Tool[P, R]]:
     """Declare a tool: ``@tool``, ``@tool(["out"])`` or ``@tool(name=..., outputs=[...])``.
 
-    ``timeout_s`` and ``retry`` apply to each node the tool runs as.
+    ``timeout_s`` and ``retry`` apply to each node the tool runs as. ``resources`` (a Ray
+    resource dict: ``{"num_gpus": 1}``, ``num_cpus``, ``memory`` in bytes, custom resources by
+    name) runs the tool's body as a Ray task with those resources when the run executes on the
+    Ray executor; the in-process executor accepts and ignores it. Arguments and results then
+    travel by value, as JSON, so such a tool takes no context.
     """
     if callable(outputs):
         return Tool(outputs)
@@ -157,6 +180,7 @@ def tool(
             version=version,
             timeout_s=timeout_s,
             retry=retry,
+            resources=resources,
         )
 
     return decorate

@@ -13,6 +13,9 @@ be found that way and is refused with a message saying what to do.
 Backpressure: each worker runs at most ``max_runs_per_worker`` runs at a time; a submission
 beyond the pool's capacity waits for a slot (its caller awaits; nothing is buffered for it).
 
+A tool declared with ``resources`` runs its body as a Ray task with those resources
+(``ray_placement``), while its node stays with the run on the worker.
+
 When a worker dies, its task graph runs are resubmitted to another worker and resume from their
 checkpoints (finished nodes do not run again); its graph_fn runs are marked interrupted.
 """
@@ -32,6 +35,7 @@ from ray.exceptions import RayActorError, RayTaskError, TaskCancelledError
 
 from aethergraph.core.engine.catalog import find_graph
 from aethergraph.core.engine.executor import BackgroundTasks
+from aethergraph.core.engine.executors.ray_placement import RayPlacement
 from aethergraph.core.engine.lifecycle import execute, mark_stored, state_of_recorded_run
 from aethergraph.core.engine.options import NO_OPTIONS
 from aethergraph.core.engine.run import execution_of
@@ -118,7 +122,9 @@ class _Worker:
     """One async worker actor: the ordinary engine on the actor's loop, runs taken over by id."""
 
     def __init__(self, database_url: str, artifact_root: str | None) -> None:
-        current_runtime().configure(database_url=database_url, artifact_root=artifact_root)
+        runtime = current_runtime()
+        runtime.configure(database_url=database_url, artifact_root=artifact_root)
+        runtime.placement = RayPlacement(database_url, artifact_root)  # @tool(resources=...)
 
     async def owner(self) -> str:
         """This worker's owner id, as recorded on the runs it hosts."""
