@@ -809,3 +809,82 @@ def test_processes_opening_a_fresh_workspace_at_the_same_moment_all_succeed(
         ]
         outcomes = [p.communicate(timeout=30) for p in openers]
         assert all(out.strip() == "OPENED" for out, _ in outcomes), outcomes
+
+
+# -- step files: graph_fn steps written ahead of their commit ------------------------------------
+def _step(run_id: str, node_id: str, y: int) -> NodeRecord:
+    return NodeRecord(run_id, node_id, "t", NodeStatus.SUCCEEDED, {"x": 1}, {"y": y}, None, 1)
+
+
+def _step_lines(root: Path) -> list[bytes]:
+    return [
+        line
+        for p in (root / "journal").glob("*.jsonl")
+        for line in p.read_bytes().split(b"\0", 1)[0].split()
+    ]
+
+
+async def test_one_step_file_serves_every_run_and_empties_once_their_ends_are_committed(
+    tmp_path: Path,
+) -> None:
+    storage = SQLiteStorage(tmp_path)
+    try:
+        for run_id in ("r1", "r2"):
+            await storage.put_run(RunRecord(run_id, "g", RunStatus.RUNNING, created_at=1.0))
+            await storage.journal_node(_step(run_id, "s_1", 1))
+        assert len(list((tmp_path / "journal").glob("*.jsonl"))) == 1
+        assert len(_step_lines(tmp_path)) == 2
+        await storage.put_run(RunRecord("r1", "g", RunStatus.SUCCEEDED, created_at=1.0))
+        await storage.flush()
+        assert len(_step_lines(tmp_path)) == 3  # r2 goes on: r1 gets an end mark
+        await storage.put_run(RunRecord("r2", "g", RunStatus.FAILED, created_at=1.0))
+        await storage.flush()
+        assert _step_lines(tmp_path) == []
+    finally:
+        await storage.close()
+    assert list((tmp_path / "journal").glob("*.jsonl")) == []
+
+
+async def test_another_process_sees_steps_before_their_commit_and_not_once_the_run_ended(
+    tmp_path: Path,
+) -> None:
+    host, reader = SQLiteStorage(tmp_path), SQLiteStorage(tmp_path)
+    try:
+        await host.put_run(RunRecord("r1", "g", RunStatus.RUNNING, created_at=1.0))
+        await host.put_run(RunRecord("r2", "g", RunStatus.RUNNING, created_at=1.0))
+        await host.journal_node(_step("r2", "s_1", 1))
+        await host.journal_node(_step("r1", "s_1", 1))
+        assert await reader.list_nodes("r1") == [_step("r1", "s_1", 1)]  # from the step file
+        await host.put_run(RunRecord("r1", "g", RunStatus.FAILED, created_at=1.0))
+        await host.flush()
+        # r1 is resumed elsewhere and its step runs again: the old line (r2 keeps the host's
+        # file) must not hide the new record.
+        await reader.put_node(_step("r1", "s_1", 2))
+        await reader.flush()
+        assert await reader.list_nodes("r1") == [_step("r1", "s_1", 2)]
+    finally:
+        await host.close()
+        await reader.close()
+
+
+async def test_step_files_rotate_and_each_goes_once_its_runs_ended(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aethergraph.storage import sqlite_steplog
+
+    monkeypatch.setattr(sqlite_steplog, "ROTATE_BYTES", 1)  # one line per file
+    storage = SQLiteStorage(tmp_path)
+    try:
+        for run_id in ("r1", "r2"):
+            await storage.put_run(RunRecord(run_id, "g", RunStatus.RUNNING, created_at=1.0))
+            await storage.journal_node(_step(run_id, "s_1", 1))
+        assert len(list((tmp_path / "journal").glob("*.jsonl"))) == 2
+        await storage.put_run(RunRecord("r1", "g", RunStatus.SUCCEEDED, created_at=1.0))
+        await storage.flush()
+        (left,) = _step_lines(tmp_path)  # r1's file is gone, no end mark needed
+        assert left.startswith(b'["r2",')
+        await storage.put_run(RunRecord("r2", "g", RunStatus.SUCCEEDED, created_at=1.0))
+        await storage.flush()
+        assert _step_lines(tmp_path) == []
+    finally:
+        await storage.close()

@@ -99,9 +99,11 @@ class SQLiteStorage(BlobAccess, SQLiteRuns):
             ) from exc
         # Reads that walk a cursor run on the writer's connection, under its lock.
         self._conn = self._writer.conn
-        self._steps = StepLog(self._root)
+        self._steps = StepLog(self._root, self._final_runs)
         self._inputs_text = {}
         self._writer.after_commit = self._steps.committed
+        if (self._root / "journal").is_dir():  # steps left by processes that died
+            self._writer.call_waiting(self._steps.sweep)
 
     @property
     def blobs(self) -> BlobFolder:

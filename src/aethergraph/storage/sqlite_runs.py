@@ -64,8 +64,6 @@ class SQLiteRuns:
     # -- runs ------------------------------------------------------------------------------
     async def put_run(self, record: RunRecord) -> None:
         """Insert or replace a run record (held until needed in the database)."""
-        if record.status.is_terminal:
-            self._steps.run_ended(record.run_id)
         self._writer.hold_run(record)
 
     async def get_run(self, run_id: str) -> RunRecord | None:
@@ -119,6 +117,18 @@ class SQLiteRuns:
 
         return await writer.call(claim)
 
+    def _final_runs(self, run_ids: list[str]) -> set[str]:
+        """Which of the runs have a final record in the database (the writer's lock held)."""
+        final: set[str] = set()
+        for start in range(0, len(run_ids), MAX_KEYS):
+            chunk = run_ids[start : start + MAX_KEYS]
+            sql = (
+                f"SELECT run_id FROM runs WHERE run_id IN ({marks(len(chunk))}) "
+                f"AND NOT {schema.ACTIVE_RUNS}"
+            )
+            final.update(r for (r,) in self._writer.query(sql, chunk))
+        return final
+
     # -- nodes -----------------------------------------------------------------------------
     async def put_node(self, record: NodeRecord) -> None:
         """Insert or replace a node record (held until needed); a replaced node keeps its place."""
@@ -155,7 +165,10 @@ class SQLiteRuns:
     async def list_nodes(self, run_id: str) -> list[NodeRecord]:
         """The run's nodes in first-stored order."""
         rows = [node_record(r) for r in await self._writer.read_held(_LIST_NODES, (run_id,))]
-        return self._steps.overlay(run_id, rows)
+        nodes, adopted = self._steps.overlay(run_id, rows)
+        for record in adopted:  # steps of a process that died before committing them
+            self._writer.hold_node(self._node_row(record))
+        return nodes
 
     # -- run events ------------------------------------------------------------------------
     def append_run_event(self, event: RunEvent) -> None:

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from aethergraph.errors import StorageError
 from aethergraph.storage import sqlite_schema as schema
 from aethergraph.storage.json_rows import micros
+from aethergraph.storage.records import RunStatus
 from aethergraph.storage.sqlite_events import write_pages
 from aethergraph.storage.sqlite_rows import log_row, run_row
 from aethergraph.storage.sqlite_wal import Checkpointer, connect
@@ -60,6 +61,7 @@ _PUT_NODE = schema.upserts("nodes", schema.NODE_COLUMNS, ("run_id", "node_id"))
 _APPEND_LOG = schema.insert("logs", schema.LOG_COLUMNS)
 REJECTABLE = (sqlite3.Error, ValueError, TypeError, OverflowError)  # what binding a row may raise
 _BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+_FINAL = frozenset(s.value for s in RunStatus if s.is_terminal)
 _LOST = (
     "the writes made since the last flush were lost: SQLite rolled them back when a write failed"
 )
@@ -109,8 +111,12 @@ class Writer:
         self._held_events: dict[str, list[Any]] = {}
         self._held_logs: list[tuple[Any, ...]] = []
         self._refused: list[str] = []
-        self.after_commit: Callable[[], None] | None = None
-        """Called after each commit that landed (the step log drops what it made redundant)."""
+        # The runs whose final record is held, then written into the open transaction: once it
+        # is committed the step log may drop their steps.
+        self._held_ended: set[str] = set()
+        self._writing_ended: set[str] = set()
+        self.after_commit: Callable[[set[str]], None] | None = None
+        """Called after each commit that landed, with the runs whose final record it held."""
         self.conn = connect(db, BUSY_TIMEOUT)
         self._checkpointer = Checkpointer(db)
         self._cur = self.conn.cursor()
@@ -144,11 +150,14 @@ class Writer:
     def hold_run(self, record: RunRecord) -> None:
         """Hold a run's row until needed in the database; a replaced run keeps its ``seq``."""
         run_id = record.run_id
+        final = record.status._value_ in _FINAL
         with self._held_lock:
             self.check_open()
             held = self._held_runs
             prior = held.get(run_id)
             held[run_id] = run_row(record, schema.next_seq() if prior is None else prior[-1])
+            if final:
+                self._held_ended.add(run_id)
             if self._timer is None:
                 self._arm()
 
@@ -229,6 +238,9 @@ class Writer:
             runs, nodes = self._held_runs, self._held_nodes
             events, logs = self._held_events, self._held_logs
             self._held_runs, self._held_nodes, self._held_events, self._held_logs = {}, {}, {}, []
+            if self._held_ended:
+                self._writing_ended |= self._held_ended
+                self._held_ended = set()
         if runs:
             self._write_rows(PUT_RUN, list(runs.values()), _describe_run)
         if nodes:
@@ -288,6 +300,9 @@ class Writer:
             else:
                 held, upserts, describe = self._held_nodes, _PUT_NODE, _describe_node
             key, row = held.popitem()
+            if key in self._held_ended:
+                self._held_ended.discard(key)
+                self._writing_ended.add(key)
         self._uncommitted = True
         try:
             # SQLite's own transaction: no BEGIN and COMMIT to run.
@@ -309,8 +324,11 @@ class Writer:
     def commit(self) -> None:
         """Commit the open transaction and the held rows."""
         self._commit()
-        if self.after_commit is not None:
-            self.after_commit()
+        ended, self._writing_ended = self._writing_ended, set()
+        if self._lost:
+            return  # the final records went with what SQLite rolled back: their steps stay
+        if ended and self.after_commit is not None:
+            self.after_commit(ended)
 
     def _commit(self) -> None:
         alone = len(self._held_runs) + len(self._held_nodes) == 1

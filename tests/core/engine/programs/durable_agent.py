@@ -21,7 +21,7 @@ import sys
 from typing import Any
 
 from aethergraph import NodeContext, Service, graph_fn, register_context_service, run, tool
-from aethergraph.runtime import reply
+from aethergraph.runtime import list_nodes, reply
 from aethergraph.testing import start_run
 
 _written = 0
@@ -112,6 +112,8 @@ def main(argv: list[str]) -> int:
             emit("RESULT", {"status": str(record.status), "outputs": record.outputs})
         elif mode == "sleep":
             emit("RESULT", run(naps, run_id=run_id))
+        elif mode == "nodes":
+            emit("RESULT", {n.node_id: str(n.status) for n in list_nodes(run_id)})
         else:
             raise SystemExit(f"unknown mode {mode!r}")
     except Exception as exc:
