@@ -501,6 +501,61 @@ async def test_put_file_move_across_filesystems_copies_then_removes(
         await storage.close()
 
 
+def _as_version_5(conn: sqlite3.Connection) -> None:
+    """Make a new workspace's database as version 5 left it: no run events in run rows."""
+    conn.execute("ALTER TABLE runs DROP COLUMN events")
+    conn.execute("ALTER TABLE runs DROP COLUMN events_last")
+    conn.execute("PRAGMA user_version = 5")
+
+
+async def test_a_version_5_workspace_keeps_its_pages_and_puts_new_first_pages_in_run_rows(
+    tmp_path: Path,
+) -> None:
+    storage = SQLiteStorage(tmp_path)
+    await storage.put_run(RunRecord("old", "g", RunStatus.RUNNING, created_at=1.0))
+    await storage.close()
+    conn = sqlite3.connect(tmp_path / "aethergraph.db")
+    _as_version_5(conn)
+    conn.execute(
+        "INSERT INTO run_event_pages VALUES ('old', 1, 2, "
+        """'[[1,1.0,"run_status",{"status":"running"}],[2,2.0,"log",{}]]')"""
+    )
+    conn.commit()
+    conn.close()
+
+    storage = SQLiteStorage(tmp_path)
+    try:
+        storage.append_run_event(RunEvent("old", 3, 3.0, "log", {"n": 3}))
+        await storage.put_run(RunRecord("new", "g", RunStatus.RUNNING, created_at=1.0))
+        storage.append_run_event(RunEvent("new", 1, 1.0, "run_status", {"status": "running"}))
+        await storage.put_run(RunRecord("big", "g", RunStatus.RUNNING, created_at=1.0))
+        for seq in range(1, 101):
+            storage.append_run_event(RunEvent("big", seq, float(seq), "log", {"n": seq}))
+        await storage.flush()
+        assert [e.seq for e in await storage.list_run_events("old")] == [1, 2, 3]
+        assert await storage.list_run_events("new") == [
+            RunEvent("new", 1, 1.0, "run_status", {"status": "running"})
+        ]
+        storage.append_run_event(RunEvent("new", 1, 9.0, "log"))  # taken: refused
+        storage.append_run_event(RunEvent("new", 2, 2.0, "log"))
+        with pytest.raises(StorageError, match="run event 1 of run 'new'"):
+            await storage.flush()
+        assert [e.seq for e in await storage.list_run_events("new", after=0)] == [1, 2]
+        assert [e.seq for e in await storage.list_run_events("new", after=1)] == [2]
+        assert await storage.last_run_event_seq("new") == 2
+        assert len(await storage.list_run_events("big")) == 100
+    finally:
+        await storage.close()
+    conn = sqlite3.connect(tmp_path / "aethergraph.db")
+    try:
+        inline = dict(conn.execute("SELECT run_id, events_last FROM runs"))
+        pages = dict(conn.execute("SELECT run_id, count(*) FROM run_event_pages GROUP BY run_id"))
+    finally:
+        conn.close()
+    assert inline == {"old": None, "new": 1, "big": None}  # a first page too big stays a page
+    assert pages == {"old": 2, "new": 1, "big": 1}
+
+
 async def test_a_version_2_workspace_gains_the_graph_digest_column_when_opened(
     tmp_path: Path,
 ) -> None:
@@ -509,6 +564,7 @@ async def test_a_version_2_workspace_gains_the_graph_digest_column_when_opened(
     await store.put_run(RunRecord("run-old", "g", RunStatus.SUCCEEDED, created_at=1.0))
     await store.close()
     conn = sqlite3.connect(folder / "aethergraph.db")
+    _as_version_5(conn)
     conn.execute("ALTER TABLE runs DROP COLUMN graph_digest")
     conn.execute("PRAGMA user_version = 2")
     conn.commit()
@@ -530,6 +586,7 @@ async def test_a_version_3_workspace_gains_the_run_event_owner_and_signal_tables
 ) -> None:
     await SQLiteStorage(tmp_path).close()
     conn = sqlite3.connect(tmp_path / "aethergraph.db")
+    _as_version_5(conn)
     for table in ["run_event_pages", "owners", "run_signals"]:
         conn.execute(f"DROP TABLE {table}")
     conn.execute("PRAGMA user_version = 3")
@@ -549,7 +606,7 @@ async def test_a_version_3_workspace_gains_the_run_event_owner_and_signal_tables
         await storage.close()
     conn = sqlite3.connect(tmp_path / "aethergraph.db")
     try:
-        assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) == (5,)
+        assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) == (6,)
     finally:
         conn.close()
 
@@ -557,6 +614,7 @@ async def test_a_version_3_workspace_gains_the_run_event_owner_and_signal_tables
 async def test_a_version_4_workspace_keeps_its_run_events_in_pages(tmp_path: Path) -> None:
     await SQLiteStorage(tmp_path).close()
     conn = sqlite3.connect(tmp_path / "aethergraph.db")
+    _as_version_5(conn)
     conn.execute("DROP TABLE run_event_pages")
     conn.execute(
         "CREATE TABLE run_events (run_id TEXT NOT NULL, seq INTEGER NOT NULL, ts REAL NOT NULL,"

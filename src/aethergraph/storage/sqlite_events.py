@@ -5,6 +5,10 @@ each. Held events are written when their commit comes, one page per run: the pag
 last sequence numbers and its events as one JSON array of ``[seq, ts, type, data]`` (``ts`` in
 microseconds when whole: ``json_rows.micros``). A reader fetches the pages past ``after`` by the
 primary key and unpacks them.
+
+A run's first page, when small (``INLINE_MAX``), goes into the run's own row instead (columns
+``events`` and ``events_last``): most runs start and end between two commits, and their row is
+written then anyway, so their events cost no b-tree of their own.
 """
 
 from __future__ import annotations
@@ -28,13 +32,24 @@ __all__ = ["LAST_SEQ", "PAGES_AFTER", "events_after", "write_pages"]
 _LAST_PAGE = (
     "SELECT last_seq FROM run_event_pages WHERE run_id = ?1 ORDER BY first_seq DESC LIMIT 1"
 )
+_LAST_INLINE = "SELECT events_last FROM runs WHERE run_id = ?1"
+_LAST = f"max(coalesce(({_LAST_PAGE}), 0), coalesce(({_LAST_INLINE}), 0))"
 _INSERT_PAGE = (
     "INSERT INTO run_event_pages (run_id, first_seq, last_seq, events) SELECT ?1, ?2, ?3, ?4 "
-    f"WHERE coalesce(({_LAST_PAGE}), 0) < ?2"
+    f"WHERE {_LAST} < ?2"
 )
-LAST_SEQ = f"SELECT coalesce(({_LAST_PAGE}), 0)"
+# Only a run's first page, only when no page of it is stored (pages then all come after it).
+_INLINE = (
+    "UPDATE runs SET events = ?4, events_last = ?3 WHERE run_id = ?1 AND ?2 = 1 AND "
+    "events IS NULL AND NOT EXISTS (SELECT 1 FROM run_event_pages WHERE run_id = ?1)"
+)
+INLINE_MAX = 1024
+"""The largest first page (in characters) kept in the run's row."""
+LAST_SEQ = f"SELECT {_LAST}"
 PAGES_AFTER = (
-    "SELECT events FROM run_event_pages WHERE run_id = ? AND last_seq > ? ORDER BY first_seq"
+    "SELECT events FROM (SELECT 0 AS k, events FROM runs WHERE run_id = ?1 AND events_last > ?2 "
+    "UNION ALL SELECT first_seq, events FROM run_event_pages WHERE run_id = ?1 AND last_seq > ?2)"
+    " ORDER BY k"
 )
 _by_seq = itemgetter(0)
 
@@ -61,7 +76,11 @@ def write_pages(
         if not kept:
             continue
         try:
-            if cur.execute(_INSERT_PAGE, (run_id, kept[0][0], kept[-1][0], text)).rowcount:
+            page_row = (run_id, kept[0][0], kept[-1][0], text)
+            inline = kept[0][0] == 1 and len(text) <= INLINE_MAX
+            if inline and cur.execute(_INLINE, page_row).rowcount:
+                continue
+            if cur.execute(_INSERT_PAGE, page_row).rowcount:
                 continue
             # Some seq is taken: keep the events past the last stored one, refuse the rest.
             last = cur.execute(LAST_SEQ, (run_id,)).fetchone()[0] or 0

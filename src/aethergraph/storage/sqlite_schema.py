@@ -58,7 +58,7 @@ __all__ = [
     "upserts",
 ]
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _RUN_COLUMNS_V1 = RUN_COLUMNS[:-1]  # version 3 added graph_digest
 
@@ -74,7 +74,8 @@ _RUNS_TABLE = """CREATE TABLE IF NOT EXISTS runs (
         run_id TEXT NOT NULL PRIMARY KEY, seq INTEGER NOT NULL, graph_id TEXT NOT NULL,
         status TEXT NOT NULL, kind TEXT NOT NULL, inputs TEXT NOT NULL, outputs TEXT, error TEXT,
         created_at REAL NOT NULL, started_at REAL, finished_at REAL, parent_run_id TEXT,
-        session_id TEXT, owner TEXT, graph_digest TEXT) WITHOUT ROWID"""
+        session_id TEXT, owner TEXT, graph_digest TEXT, events TEXT, events_last INTEGER)
+        WITHOUT ROWID"""
 # Lists are newest first: each index ends with (created_at, seq). ``runs_created_at`` serves every
 # listing, filtering by graph_id or by a status that is over included: such a list reads runs
 # newest first until it has a page of matches. Runs that are over (nearly all) cost the partial
@@ -173,14 +174,8 @@ def migrate(conn: sqlite3.Connection, path: Path) -> None:
                 f"{path} has schema version {version}, newer than this aethergraph knows "
                 f"({SCHEMA_VERSION}); upgrade aethergraph to open this workspace"
             )
-        if version == 1:
-            for statement in _RUNS_FROM_V1:
-                conn.execute(statement)
-        elif version == 2:
-            conn.execute("ALTER TABLE runs ADD COLUMN graph_digest TEXT")
-        elif version == 4:
-            for statement in _EVENTS_FROM_V4:
-                conn.execute(statement)
+        for statement in _upgrade(version):
+            conn.execute(statement)
         # Later versions only added tables, which DDL creates if they do not exist.
         for statement in DDL:
             conn.execute(statement)
@@ -190,6 +185,23 @@ def migrate(conn: sqlite3.Connection, path: Path) -> None:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+
+
+def _upgrade(version: int) -> list[str]:
+    """The statements that bring tables of ``version`` to this one, before ``DDL`` runs."""
+    if version <= 1:
+        return list(_RUNS_FROM_V1) if version == 1 else []  # 0: a new database
+    steps = []
+    if version == 2:
+        steps.append("ALTER TABLE runs ADD COLUMN graph_digest TEXT")
+    if version == 4:
+        steps.extend(_EVENTS_FROM_V4)
+    if version < 6:  # version 6 keeps a run's first page of events in its row
+        steps += [
+            "ALTER TABLE runs ADD COLUMN events TEXT",
+            "ALTER TABLE runs ADD COLUMN events_last INTEGER",
+        ]
+    return steps
 
 
 def _version(conn: sqlite3.Connection) -> int:

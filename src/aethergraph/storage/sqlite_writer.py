@@ -164,19 +164,23 @@ class Writer:
     def hold_node(self, row: tuple[Any, ...]) -> None:
         """Hold a node's row (``node_row``) until needed in the database."""
         with self._held_lock:
-            self.check_open()
+            if self._closed:
+                self.check_open()
             self._held_nodes[row[0], row[1]] = row
             if self._timer is None:
                 self._arm()
 
     def hold_run_event(self, event: RunEvent) -> None:
         """Hold a run event until needed in the database (thread-safe); encoded at the commit."""
+        values = (event.seq, micros(event.ts), event.type, event.data)
         with self._held_lock:
-            self.check_open()
+            if self._closed:
+                self.check_open()
             held = self._held_events.get(event.run_id)
             if held is None:
-                held = self._held_events[event.run_id] = []
-            held += (event.seq, micros(event.ts), event.type, event.data)
+                self._held_events[event.run_id] = list(values)
+            else:
+                held += values
             if self._timer is None:
                 self._arm()
 
