@@ -89,3 +89,9 @@ async def placing_fails(why: str) -> dict[str, Any]:
 def placed_graph(x):  # type: ignore[no-untyped-def]
     node = placed_cpu(x)
     return {"twice": node.twice, "pid": node.pid}
+
+
+@graph_fn(name="ray_ask")
+async def ask(question: str, *, context: NodeContext) -> dict[str, Any]:
+    answer = await context.channel().ask_text(question)
+    return {"answer": answer, "pid": os.getpid()}

@@ -13,6 +13,10 @@ be found that way and is refused with a message saying what to do.
 Backpressure: each worker runs at most ``max_runs_per_worker`` runs at a time; a submission
 beyond the pool's capacity waits for a slot (its caller awaits; nothing is buffered for it).
 
+A run waiting for a human holds no slot: it stops on its worker at the wait (its state is in
+PostgreSQL) and the dispatching process holds it until a reply from any process answers it, then
+sends it to any worker, where it resumes (``waiting_runs``).
+
 A tool declared with ``resources`` runs its body as a Ray task with those resources
 (``ray_placement``), while its node stays with the run on the worker.
 
@@ -36,12 +40,17 @@ from ray.exceptions import RayActorError, RayTaskError, TaskCancelledError
 from aethergraph.core.engine.catalog import find_graph
 from aethergraph.core.engine.executor import BackgroundTasks
 from aethergraph.core.engine.executors.ray_placement import RayPlacement
+from aethergraph.core.engine.executors.waiting_runs import (
+    hold_until_answered,
+    release_waiting,
+    stored_outcome,
+)
 from aethergraph.core.engine.lifecycle import execute, mark_stored, state_of_recorded_run
 from aethergraph.core.engine.options import NO_OPTIONS
 from aethergraph.core.engine.run import execution_of
 from aethergraph.core.engine.runtime import current_runtime
 from aethergraph.core.engine.signature import DeclaredFunction
-from aethergraph.errors import ConfigurationError, RunError
+from aethergraph.errors import ConfigurationError, RunError, RunWaitingError
 from aethergraph.services.runtime.registry import (
     get_ext_context_service,
     list_ext_context_services,
@@ -115,6 +124,15 @@ async def take_over(
         )
     last_seq = await storage.last_run_event_seq(run_id)
     state = state_of_recorded_run(runtime, storage, claimed, execution, NO_OPTIONS, None, last_seq)
+    # At a wait for an answer the run stops here (RunWaitingError), freeing this worker's slot;
+    # the dispatcher holds it until it is answered and sends it to a worker again.
+    state.suspend_on_wait = True
+    if claimed.status is RunStatus.WAITING:  # answered while its dispatcher held it: go on
+        try:
+            await state.transition(RunStatus.RUNNING)
+        except BaseException:
+            runtime.live.pop(run_id, None)
+            raise
     return await execute(state)
 
 
@@ -245,6 +263,8 @@ class RayExecutor:
             await mark_stored(storage, record, RunStatus.FAILED, runtime)
             exc.add_note(f"run {record.run_id} was not dispatched to Ray and is marked failed")
             raise
+        local = runtime.live.get(record.run_id)
+        back_at_wait = local is not None and local.suspend_on_wait  # reply(): back at a wait
         current = record
         while True:
             slot = await self._take_slot()
@@ -253,7 +273,7 @@ class RayExecutor:
                 # owner alive (the worker), never this process without it.
                 handed = dataclasses.replace(current, owner=slot.owner)
                 if not await storage.claim_run(
-                    handed, expect_status=RunStatus.RUNNING, expect_owner=current.owner
+                    handed, expect_status=current.status, expect_owner=current.owner
                 ):
                     raise RunError(
                         f"run {record.run_id} of graph {record.graph_id!r} was taken by another "
@@ -274,11 +294,22 @@ class RayExecutor:
                     raise
                 return outputs
             except RayTaskError as exc:
-                raise _unwrapped(exc) from None
+                error = _unwrapped(exc)
+                if not isinstance(error, RunWaitingError):
+                    raise error from None
+                waiting = error  # it stopped on its worker at a wait: its slot is free now
             except RayActorError as exc:
                 current = await self._worker_died(runtime, slot, record, exc)
+                continue
             finally:
                 await self._give_back(slot)
+            if back_at_wait:
+                await release_waiting(runtime, record.run_id, slot.owner)
+                raise waiting from None
+            held = await hold_until_answered(runtime, record.run_id, slot.owner)
+            if held is None:  # another process took it over: its outcome is in the store
+                return await stored_outcome(runtime, record.run_id)
+            current = held
 
     async def _worker_died(
         self, runtime: Runtime, slot: _Slot, record: RunRecord, exc: RayActorError

@@ -1,0 +1,135 @@
+"""Waits at scale: a run waiting for a human frees its Ray worker slot; a reply resumes it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from aethergraph import run_async
+from aethergraph.core.engine.runtime import current_runtime
+from aethergraph.errors import RunCancelledError
+from aethergraph.runtime import (
+    RunStatus,
+    cancel_run_async,
+    get_run_async,
+    list_run_events_async,
+    list_runs_async,
+    list_waits_async,
+    reply_async,
+)
+from tests.ray import graphs
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from aethergraph.core.engine.executors.ray import RayExecutor
+
+pytestmark = pytest.mark.timeout(120)
+
+PEER = Path(__file__).parents[1] / "storage" / "programs" / "postgres_peer.py"
+
+
+@pytest.fixture
+async def one_slot(ray_cluster: Any, ray_database_url: str) -> AsyncIterator[RayExecutor]:
+    """A Ray executor of one worker that runs one run at a time, for this test's runs."""
+    from aethergraph.core.engine.executors.ray import RayExecutor
+
+    executor = RayExecutor(num_workers=1, max_runs_per_worker=1)
+    with current_runtime().scoped() as runtime:
+        runtime.configure(database_url=ray_database_url, executor=executor)
+        try:
+            yield executor
+        finally:
+            await executor.close()
+
+
+async def waiting_run(question: str) -> tuple[asyncio.Future[Any], str]:
+    """Start ``graphs.ask`` with ``question``; the future of its outputs and its run id."""
+    work = asyncio.ensure_future(run_async(graphs.ask, {"question": question}))
+    async with asyncio.timeout(60):
+        while True:
+            runs = [
+                r
+                for r in await list_runs_async(graph_id="ray_ask", status="waiting")
+                if r.inputs == {"question": question}
+            ]
+            if runs and runs[0].owner == current_runtime().owner_id:  # back from its worker
+                return work, runs[0].run_id
+            assert not work.done(), work
+            await asyncio.sleep(0.02)
+
+
+def reply_from_another_process(run_id: str, text: str, url: str) -> str:
+    env = {**os.environ, "AETHERGRAPH_DATABASE_URL": url}
+    env.pop("AETHERGRAPH_WORKSPACE", None)
+    done = subprocess.run(
+        [sys.executable, str(PEER), "reply", run_id, text],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+async def test_a_waiting_run_frees_its_slot_and_a_reply_from_another_process_resumes_it(
+    one_slot: RayExecutor, ray_database_url: str
+) -> None:
+    work, run_id = await waiting_run("Deploy?")
+    # The only slot of the only worker is free: another run goes through meanwhile.
+    other = await asyncio.wait_for(run_async(graphs.echo, {"i": 7}), 30)
+    assert other["i"] == 7
+    (wait,) = await list_waits_async(run_id=run_id)
+    assert wait.prompt == "Deploy?"
+    await asyncio.to_thread(reply_from_another_process, run_id, "yes", ray_database_url)
+    outputs = await asyncio.wait_for(work, 60)
+    assert outputs == {"answer": "yes", "pid": other["pid"]}  # resumed on the worker
+    assert outputs["pid"] != os.getpid()
+    assert (await get_run_async(run_id)).status is RunStatus.SUCCEEDED
+    steps = [
+        e.data.get("status", e.type)
+        for e in await list_run_events_async(run_id)
+        if e.type in ("run_status", "wait_opened", "wait_answered")
+    ]
+    assert steps[:4] == ["running", "wait_opened", "waiting", "wait_answered"]
+    assert steps[-1] == "succeeded"
+
+
+async def test_a_reply_from_the_dispatching_process_resumes_the_run_on_a_worker(
+    one_slot: RayExecutor,
+) -> None:
+    work, run_id = await waiting_run("Ship it?")
+    record = await reply_async(run_id, text="shipped")
+    assert record.status is RunStatus.SUCCEEDED
+    outputs = await asyncio.wait_for(work, 60)
+    assert outputs["answer"] == "shipped"
+    assert outputs["pid"] != os.getpid()
+
+
+async def test_two_runs_wait_at_once_on_one_slot_and_each_resumes_with_its_answer(
+    one_slot: RayExecutor,
+) -> None:
+    first, first_id = await waiting_run("First?")
+    second, second_id = await waiting_run("Second?")
+    await reply_async(second_id, text="two")
+    await reply_async(first_id, text="one")
+    assert (await asyncio.wait_for(first, 60))["answer"] == "one"
+    assert (await asyncio.wait_for(second, 60))["answer"] == "two"
+
+
+async def test_cancelling_a_held_waiting_run_ends_its_caller_with_run_cancelled(
+    one_slot: RayExecutor,
+) -> None:
+    work, run_id = await waiting_run("Cancel me?")
+    await cancel_run_async(run_id)
+    with pytest.raises(RunCancelledError):
+        await asyncio.wait_for(work, 30)
+    assert (await get_run_async(run_id)).status is RunStatus.CANCELLED
