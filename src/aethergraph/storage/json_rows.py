@@ -194,14 +194,10 @@ def from_micros(v: float) -> float:
     return v / 1e6 if type(v) is int else v
 
 
-def dump(value: Any) -> str:
-    """A JSON value as compact text."""
-    return encode(value)
-
-
-def load(text: str) -> Any:
-    """The JSON value in ``text``."""
-    return decode(text)
+dump = encode
+"""A JSON value as compact text (``encode``, under the name the row functions use)."""
+load = decode
+"""The JSON value in a text (``decode``)."""
 
 
 def dump_opt(value: Any) -> str | None:

@@ -48,17 +48,17 @@ def _line(row: tuple[Any, ...]) -> str:
     else:  # a lean row (sqlite_schema.LEAN_NULLS): no error
         run_id, node_id, tool, status, inputs, outputs, attempts, started, finished = row
         error = None
+    # Times as json_rows.micros gives them, inline: two per step.
+    started = "null" if started is None else _time(micros(started))
+    finished = "null" if finished is None else _time(micros(finished))
     return (
         f"[{_text(run_id)},{_text(node_id)},{_text(tool)},{_text(status)},{inputs},"
         f"{outputs or 'null'},{'null' if error is None else _text(error)},{int(attempts)},"
-        f"{_time(started)},{_time(finished)}]\n"
+        f"{started},{finished}]\n"
     )
 
 
-def _time(t: float | None) -> str:
-    if t is None:
-        return "null"
-    us = micros(t)
+def _time(us: float) -> str:
     return str(us) if type(us) is int else dump(us)
 
 
