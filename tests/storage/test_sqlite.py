@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -944,5 +945,47 @@ async def test_step_files_rotate_and_each_goes_once_its_runs_ended(
         await storage.put_run(RunRecord("r2", "g", RunStatus.SUCCEEDED, created_at=1.0))
         await storage.flush()
         assert _step_lines(tmp_path) == []
+    finally:
+        await storage.close()
+
+
+def _dead_pid() -> int:
+    pid = 4_000_000
+    while True:  # above the usual pid_max: no process has it
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return pid
+        except PermissionError:
+            pass
+        pid += 1
+
+
+async def test_a_dead_process_step_file_goes_when_the_workspace_opens_once_its_runs_ended(
+    tmp_path: Path,
+) -> None:
+    storage = SQLiteStorage(tmp_path)
+    await storage.put_run(RunRecord("done", "g", RunStatus.SUCCEEDED, created_at=1.0))
+    await storage.put_run(RunRecord("open", "g", RunStatus.INTERRUPTED, created_at=1.0))
+    await storage.close()
+    journal = tmp_path / "journal"
+    journal.mkdir(exist_ok=True)
+    line = '["{}","s_1","t","succeeded",{{}},{{"y":1}},null,1,null,null]\n'
+    finished = journal / f"steps.{_dead_pid()}.0a0a0a0a.0.jsonl"
+    finished.write_text(line.format("done"))
+    unfinished = journal / f"steps.{_dead_pid()}.0b0b0b0b.0.jsonl"
+    unfinished.write_text(line.format("done") + line.format("open"))
+
+    storage = SQLiteStorage(tmp_path)
+    try:
+        assert not finished.exists()
+        assert unfinished.exists()  # "open" may be resumed: its step is its journal
+        (step,) = await storage.list_nodes("open")
+        assert step.outputs == {"y": 1}
+        await storage.flush()  # the step is the reader's now: stored with its next commit
+        await storage.put_run(RunRecord("open", "g", RunStatus.SUCCEEDED, created_at=1.0))
+        await storage.flush()
+        assert not unfinished.exists()
+        assert [n.outputs for n in await storage.list_nodes("open")] == [{"y": 1}]
     finally:
         await storage.close()
