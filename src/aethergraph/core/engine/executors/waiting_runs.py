@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 __all__ = ["hold_until_answered", "release_waiting", "stored_outcome"]
 
+_PAGE = 1000
+
 
 async def hold_until_answered(runtime: Runtime, run_id: str, worker: str) -> RunRecord | None:
     """Own a run ``worker`` left waiting until its waits are answered; the record to dispatch.
@@ -58,7 +60,6 @@ async def hold_until_answered(runtime: Runtime, run_id: str, worker: str) -> Run
 
 
 async def _hold(runtime: Runtime, storage: Storage, run_id: str) -> RunRecord | None:
-    asked = {w.wait_id for w in await storage.list_waits(run_id=run_id, status=WaitStatus.OPEN)}
     last_beat = float("-inf")
     while True:
         now = runtime.clock.time()
@@ -73,19 +74,31 @@ async def _hold(runtime: Runtime, storage: Storage, run_id: str) -> RunRecord | 
         if current.status is not RunStatus.WAITING:
             return None
         if not await storage.list_waits(run_id=run_id, status=WaitStatus.OPEN):
-            await _answered(runtime, storage, run_id, asked)
+            await _answered(runtime, storage, run_id)
             return current
         await _changes(storage)
 
 
-async def _answered(runtime: Runtime, storage: Storage, run_id: str, asked: set[str]) -> None:
-    """Add ``wait_answered`` to the run's events for its waits answered while it was held.
+async def _answered(runtime: Runtime, storage: Storage, run_id: str) -> None:
+    """Add ``wait_answered`` to the run's events for its waits answered while nobody hosted it.
 
     The process that hosts a run publishes its events; a held run has no host but its holder.
     """
+    asked: set[str] = set()
+    told: set[str] = set()
+    after = 0
+    while page := await storage.list_run_events(run_id, after=after, limit=_PAGE):
+        for event in page:
+            if event.type == "wait_opened":
+                asked.add(event.data["wait_id"])
+            elif event.type == "wait_answered":
+                told.add(event.data["wait_id"])
+        if len(page) < _PAGE:
+            break
+        after = page[-1].seq
     seq = await storage.last_run_event_seq(run_id)
     for wait in await storage.list_waits(run_id=run_id, status=WaitStatus.ANSWERED):
-        if wait.wait_id in asked:
+        if wait.wait_id in asked and wait.wait_id not in told:
             seq += 1
             data = {"wait_id": wait.wait_id, "node_id": wait.node_id}
             storage.append_run_event(
