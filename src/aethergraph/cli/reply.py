@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import click
 
 from aethergraph.cli.display import err, out
-from aethergraph.cli.options import apply_loads, apply_workspace, load_options, workspace_option
+from aethergraph.cli.options import (
+    apply_executor,
+    apply_loads,
+    apply_workspace,
+    executor_options,
+    load_options,
+    workspace_option,
+)
 from aethergraph.cli.run import EXIT_FAILED, EXIT_WAITING
 from aethergraph.core.engine.history import list_waits_async
 from aethergraph.core.engine.runs import get_run_async, reply_async
@@ -36,6 +44,7 @@ async def _check(run_id: str, text: str | None, choice: str | None) -> None:
 @click.option("--choice", help="One of the wait's options (label or number from 1).")
 @load_options
 @workspace_option
+@executor_options
 def reply_command(
     run_id: str,
     text: str | None,
@@ -43,6 +52,7 @@ def reply_command(
     paths: tuple[str, ...],
     modules: tuple[str, ...],
     workspace: str | None,
+    **executor_settings: Any,
 ) -> int:
     """Answer the open wait of RUN_ID; a run with no live process resumes here.
 
@@ -52,6 +62,7 @@ def reply_command(
     if (text is None) == (choice is None):
         raise click.UsageError("give exactly one of --text and --choice")
     apply_workspace(workspace)
+    apply_executor(**executor_settings)
     apply_loads(paths, modules)
     asyncio.run(_check(run_id, text, choice))
     try:

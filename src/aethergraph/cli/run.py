@@ -16,7 +16,12 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from aethergraph.cli.display import err, out, print_json
-from aethergraph.cli.options import apply_workspace, workspace_option
+from aethergraph.cli.options import (
+    apply_executor,
+    apply_workspace,
+    executor_options,
+    workspace_option,
+)
 from aethergraph.cli.targets import load_target, parse_inputs
 from aethergraph.core.engine.events import watch_run
 from aethergraph.core.engine.options import new_run_id
@@ -66,6 +71,7 @@ async def _execute(target: Any, inputs: dict[str, Any], options: dict[str, Any])
 @click.option("--session-id", help="Session the run belongs to (scopes its memory).")
 @workspace_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@executor_options
 def run_command(
     target: str,
     inputs_text: str | None,
@@ -73,9 +79,11 @@ def run_command(
     session_id: str | None,
     workspace: str | None,
     as_json: bool,
+    **executor_settings: Any,
 ) -> int:
     """Run TARGET (FILE.py:GRAPH or module:GRAPH) and print its outputs."""
     apply_workspace(workspace)
+    apply_executor(**executor_settings)
     graph = load_target(target)
     inputs = parse_inputs(inputs_text)
     options: dict[str, Any] = {"run_id": run_id or new_run_id()}

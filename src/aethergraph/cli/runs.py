@@ -17,7 +17,14 @@ from aethergraph.cli.display import (
     show_runs,
     show_waits,
 )
-from aethergraph.cli.options import apply_loads, apply_workspace, load_options, workspace_option
+from aethergraph.cli.options import (
+    apply_executor,
+    apply_loads,
+    apply_workspace,
+    executor_options,
+    load_options,
+    workspace_option,
+)
 from aethergraph.cli.run import EXIT_FAILED, EXIT_WAITING
 from aethergraph.core.engine.catalog import find_graph
 from aethergraph.core.engine.history import list_logs_async, list_nodes_async, list_waits_async
@@ -100,11 +107,17 @@ def show_command(run_id: str, as_json: bool, workspace: str | None) -> int:
 @click.argument("run_id")
 @load_options
 @workspace_option
+@executor_options
 def resume_command(
-    run_id: str, paths: tuple[str, ...], modules: tuple[str, ...], workspace: str | None
+    run_id: str,
+    paths: tuple[str, ...],
+    modules: tuple[str, ...],
+    workspace: str | None,
+    **executor_settings: Any,
 ) -> int:
     """Resume a failed or interrupted run from its checkpoint (load the graph's module first)."""
     apply_workspace(workspace)
+    apply_executor(**executor_settings)
     apply_loads(paths, modules)
 
     async def resume() -> dict[str, Any]:

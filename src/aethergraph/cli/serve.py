@@ -1,7 +1,8 @@
 """``aethergraph serve``: the HTTP API and the web page, until SIGINT or SIGTERM.
 
 The graphs a server can start, resume and answer are those its ``--load-path`` files and
-``--load-module`` modules define.
+``--load-module`` modules define. With ``--executor ray`` (or ``AETHERGRAPH_EXECUTOR=ray``) the runs
+it starts or resumes execute on Ray workers; their events reach the page through the store.
 """
 
 from __future__ import annotations
@@ -9,11 +10,19 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from typing import Any
 
 import click
 
 from aethergraph.cli.display import err, out
-from aethergraph.cli.options import apply_loads, apply_workspace, load_options, workspace_option
+from aethergraph.cli.options import (
+    apply_executor,
+    apply_loads,
+    apply_workspace,
+    executor_options,
+    load_options,
+    workspace_option,
+)
 from aethergraph.core.engine.catalog import list_graphs
 from aethergraph.core.engine.runtime import current_runtime
 from aethergraph.server.lifecycle import start_server_async, stop_server_async
@@ -47,6 +56,7 @@ async def _serve(host: str, port: int, token: str | None) -> None:
 @click.option("--port", default=8745, show_default=True, help="Port (0 picks a free one).")
 @click.option("--token", help="Bearer token; required beyond loopback. [env: AETHERGRAPH_TOKEN]")
 @workspace_option
+@executor_options
 def serve_command(
     paths: tuple[str, ...],
     modules: tuple[str, ...],
@@ -54,9 +64,11 @@ def serve_command(
     port: int,
     token: str | None,
     workspace: str | None,
+    **executor_settings: Any,
 ) -> int:
     """Serve the API and the web page for the graphs these files and modules define."""
     apply_workspace(workspace)
+    apply_executor(**executor_settings)
     apply_loads(paths, modules)
     asyncio.run(_serve(host, port, token or os.environ.get("AETHERGRAPH_TOKEN") or None))
     return 0

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     import asyncio
     from collections.abc import Mapping
 
+    from aethergraph.core.engine.executor import Executor
     from aethergraph.storage.protocols import Storage
 
 __all__ = [
@@ -133,8 +134,8 @@ async def submit_run_async(
     """Start a run in the background of this loop and return its run id once it is recorded.
 
     Bad inputs raise here, before anything is recorded. The run belongs to the runtime's
-    executor, which cancels it when it is closed. A ``run_id`` of a finished run, or of one
-    already live here, starts nothing.
+    executor, which cancels it when it is closed; the Ray executor runs it on a worker. A
+    ``run_id`` of a finished run, or of one already live here, starts nothing.
     """
     runtime = current_runtime()
     execution = execution_of(target)
@@ -143,7 +144,9 @@ async def submit_run_async(
         options = options.with_run_id(new_run_id())
     admitted = await admit(runtime, execution, inputs or {}, options)
     if not isinstance(admitted, Taken):
-        task = runtime.executor.background(execute(admitted))
+        executor = runtime.executor
+        work = execute(admitted) if executor.inline else _dispatched(executor, admitted)
+        task = executor.background(work)
         task.add_done_callback(_retrieve)
         parent = current_context()
         if parent is not None:
@@ -155,6 +158,11 @@ async def submit_run_async(
             task.add_done_callback(children.discard)
     assert options.run_id is not None
     return options.run_id
+
+
+async def _dispatched(executor: Executor, state: RunState) -> dict[str, Any]:
+    """A background run handed to an executor that runs it elsewhere (a Ray worker)."""
+    return await executor.submit(state.record, lambda: execute(state))
 
 
 def _retrieve(task: asyncio.Task[Any]) -> None:
