@@ -2,16 +2,18 @@
 
 (Leaving a signal is ``PostgresStorage.signal_run``: it notifies the run's owner too.)
 
-``PostgresRuns`` is the part of ``PostgresStorage`` the run lifecycle uses. Run events, log
-entries and node records are held in memory when appended (from any thread), and written in one
-transaction before anything reads them, at ``flush()``, or at most ``FLUSH_DEADLINE`` seconds after
-the first was held (as SQLite holds them until its next commit); ``journal_node`` writes at once.
+``PostgresRuns`` is the part of ``PostgresStorage`` the run lifecycle uses. Run and node records,
+run events and log entries are held in memory when stored (from any thread; a record stored
+again replaces the one held), and written in one statement, one round trip, before anything reads
+them, at ``flush()``, or at most ``FLUSH_DEADLINE`` seconds after the first was held (as SQLite
+holds them until its next commit); ``journal_node`` writes at once, claims are written at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import logging
 import threading
 from typing import TYPE_CHECKING, Any
@@ -19,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from aethergraph.storage.postgres import rows
-from aethergraph.storage.postgres.sql import Where, insert, select, upsert
+from aethergraph.storage.postgres.sql import Where, insert, select, upsert, upsert_unnest
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -34,7 +36,6 @@ FLUSH_DEADLINE = 0.05
 """Seconds within which held run events and log entries are written when nobody flushed."""
 
 _SELECT_RUNS = select("runs", rows.RUN_COLUMNS)
-_PUT_RUN = upsert("runs", rows.RUN_COLUMNS, ("run_id",))
 _INSERT_RUN = f"{insert('runs', rows.RUN_COLUMNS)} ON CONFLICT (run_id) DO NOTHING RETURNING 1"
 _n = len(rows.RUN_COLUMNS)
 _CLAIM_RUN = (
@@ -43,17 +44,52 @@ _CLAIM_RUN = (
     + f" WHERE run_id = $1 AND status = ${_n + 1} AND owner IS NOT DISTINCT FROM ${_n + 2}"
     " RETURNING 1"
 )
-_PUT_NODE = upsert("nodes", rows.NODE_COLUMNS, ("run_id", "node_id"))
+_RUN_TYPES = ("text",) * 7 + ("float8",) * 3 + ("text",) * 4
+_NODE_TYPES = ("text",) * 7 + ("int4", "float8", "float8")
+_EVENT_TYPES = ("text", "bigint", "float8", "text", "text")
+_LOG_TYPES = ("text", "float8", "text", "text", "text", "text", "text")
 _LIST_NODES = f"{select('nodes', rows.NODE_COLUMNS)} WHERE run_id = $1 ORDER BY seq"
-_APPEND_RUN_EVENTS = (
-    f"INSERT INTO run_events ({', '.join(rows.RUN_EVENT_COLUMNS)}) SELECT * FROM "
-    "unnest($1::text[], $2::bigint[], $3::float8[], $4::text[], $5::text[]) "
-    "ON CONFLICT DO NOTHING RETURNING run_id, seq"
-)
-_APPEND_LOGS = (
-    f"INSERT INTO logs ({', '.join(rows.LOG_COLUMNS)}) SELECT * FROM unnest($1::text[], "
-    "$2::float8[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])"
-)
+
+
+def _arrays(first: int, types: tuple[str, ...]) -> str:
+    return ", ".join(f"${first + i}::{t}[]" for i, t in enumerate(types))
+
+
+@functools.cache
+def _write_statement(runs: bool, nodes: bool, events: bool, logs: bool) -> str:
+    """One statement writing held rows of the kinds given, one array parameter per column.
+
+    It returns the ``(run_id, seq)`` of the run events it stored (a taken one is not).
+    """
+    parts, n = [], 1
+    if runs:
+        parts.append(
+            "put_runs AS ("
+            + upsert_unnest("runs", rows.RUN_COLUMNS, _RUN_TYPES, ("run_id",), n)
+            + ")"
+        )
+        n += len(_RUN_TYPES)
+    if nodes:
+        key = ("run_id", "node_id")
+        statement = upsert_unnest("nodes", rows.NODE_COLUMNS, _NODE_TYPES, key, n)
+        parts.append(f"put_nodes AS ({statement})")
+        n += len(_NODE_TYPES)
+    if events:
+        parts.append(
+            f"put_events AS (INSERT INTO run_events ({', '.join(rows.RUN_EVENT_COLUMNS)}) "
+            f"SELECT * FROM unnest({_arrays(n, _EVENT_TYPES)}) ON CONFLICT DO NOTHING "
+            "RETURNING run_id, seq)"
+        )
+        n += len(_EVENT_TYPES)
+    if logs:
+        parts.append(
+            f"put_logs AS (INSERT INTO logs ({', '.join(rows.LOG_COLUMNS)}) "
+            f"SELECT * FROM unnest({_arrays(n, _LOG_TYPES)}))"
+        )
+    stored = "SELECT run_id, seq FROM put_events" if events else "SELECT NULL, NULL WHERE false"
+    return f"WITH {', '.join(parts)} {stored}"
+
+
 _LIST_RUN_EVENTS = (
     f"{select('run_events', rows.RUN_EVENT_COLUMNS)} WHERE run_id = $1 AND seq > $2 "
     "ORDER BY seq LIMIT $3"
@@ -82,7 +118,10 @@ class PostgresRuns:
         self._held_lock = threading.Lock()
         self._held_events: list[tuple[Any, ...]] = []
         self._held_logs: list[tuple[Any, ...]] = []
-        self._held_nodes: list[tuple[Any, ...]] = []
+        # The latest row of each run and node, in the order first held (a node's first row
+        # gives its place among the run's nodes).
+        self._held_runs: dict[str, tuple[Any, ...]] = {}
+        self._held_nodes: dict[tuple[str, str], tuple[Any, ...]] = {}
         self._armed = False  # a deadline write is pending (under _held_lock)
         self._deadline: asyncio.TimerHandle | None = None
         self._deadline_writes: set[asyncio.Task[None]] = set()
@@ -93,6 +132,15 @@ class PostgresRuns:
     def _hold(self, held: list[tuple[Any, ...]], row: tuple[Any, ...]) -> None:
         with self._held_lock:
             held.append(row)
+            arm, self._armed = not self._armed, True
+        if arm:  # from any thread: the deadline runs on the storage's loop
+            self._loop.call_soon_threadsafe(self._arm)
+
+    def _hold_record(
+        self, held: dict[Any, tuple[Any, ...]], key: Any, row: tuple[Any, ...]
+    ) -> None:
+        with self._held_lock:
+            held[key] = row
             arm, self._armed = not self._armed, True
         if arm:  # from any thread: the deadline runs on the storage's loop
             self._loop.call_soon_threadsafe(self._arm)
@@ -120,28 +168,28 @@ class PostgresRuns:
             await asyncio.gather(*self._deadline_writes, return_exceptions=True)
 
     async def _write_held(self) -> None:
-        """Write the held rows in one transaction; a read after this returns sees them."""
+        """Write the held rows in one statement; a read after this returns sees them."""
         async with self._writing_held:
             with self._held_lock:
                 events, self._held_events = self._held_events, []
                 logs, self._held_logs = self._held_logs, []
-                nodes, self._held_nodes = self._held_nodes, []
+                runs, self._held_runs = self._held_runs, {}
+                nodes, self._held_nodes = self._held_nodes, {}
                 self._armed = False
-            if not (events or logs or nodes):
+            if not (events or logs or nodes or runs):
                 return
+            params: list[Any] = []
+            for held in (runs.values(), nodes.values(), events, logs):
+                if held:
+                    params.extend(zip(*held, strict=True))
+            statement = _write_statement(bool(runs), bool(nodes), bool(events), bool(logs))
             try:
-                async with self._pool.acquire() as conn, conn.transaction():
-                    if nodes:  # in order: a node's first row gives its place, the last its state
-                        await conn.executemany(_PUT_NODE, nodes)
-                    if events:
-                        columns = zip(*events, strict=True)
-                        written = await conn.fetch(_APPEND_RUN_EVENTS, *columns)
-                    if logs:
-                        await conn.execute(_APPEND_LOGS, *zip(*logs, strict=True))
+                written = await self._pool.fetch(statement, *params)
             except BaseException:
                 with self._held_lock:  # nothing was written: the next write retries them
                     self._held_events[:0], self._held_logs[:0] = events, logs
-                    self._held_nodes[:0] = nodes
+                    self._held_runs = {**runs, **self._held_runs}  # newer ones held win
+                    self._held_nodes = {**nodes, **self._held_nodes}
                 raise
             if events:
                 taken = collections.Counter((e[0], e[1]) for e in events)
@@ -154,11 +202,12 @@ class PostgresRuns:
 
     # -- runs ------------------------------------------------------------------------------
     async def put_run(self, record: RunRecord) -> None:
-        """Insert or replace a run record."""
-        await self._pool.execute(_PUT_RUN, *rows.run_row(record))
+        """Insert or replace a run record (held until needed in the database)."""
+        self._hold_record(self._held_runs, record.run_id, rows.run_row(record))
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         """The run record, or ``None``."""
+        await self._write_held()
         row = await self._pool.fetchrow(f"{_SELECT_RUNS} WHERE run_id = $1", run_id)
         return rows.run_record(row) if row is not None else None
 
@@ -181,6 +230,7 @@ class PostgresRuns:
             parent_run_id=parent_run_id,
         )
         page = f"LIMIT {where.mark(max(limit, 0))} OFFSET {where.mark(max(offset, 0))}"
+        await self._write_held()
         sql = f"{_SELECT_RUNS}{where} ORDER BY created_at DESC, seq DESC {page}"
         return [rows.run_record(r) for r in await self._pool.fetch(sql, *where.params)]
 
@@ -188,6 +238,7 @@ class PostgresRuns:
         self, record: RunRecord, *, expect_status: RunStatus | None, expect_owner: str | None
     ) -> bool:
         """Store the record only if the stored run is as expected, in one atomic statement."""
+        await self._write_held()  # a held version of the run is compared with, not after
         row = rows.run_row(record)
         if expect_status is None:
             return await self._pool.fetchval(_INSERT_RUN, *row) is not None
@@ -197,11 +248,11 @@ class PostgresRuns:
     # -- nodes -----------------------------------------------------------------------------
     async def put_node(self, record: NodeRecord) -> None:
         """Insert or replace a node record (held); a replaced node keeps its place."""
-        self._hold(self._held_nodes, rows.node_row(record))
+        self._hold_record(self._held_nodes, (record.run_id, record.node_id), rows.node_row(record))
 
     async def journal_node(self, record: NodeRecord) -> None:
         """Store a finished step; it is committed when this returns."""
-        self._hold(self._held_nodes, rows.node_row(record))
+        self._hold_record(self._held_nodes, (record.run_id, record.node_id), rows.node_row(record))
         await self._write_held()
 
     async def list_nodes(self, run_id: str) -> list[NodeRecord]:

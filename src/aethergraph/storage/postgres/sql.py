@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["Where", "insert", "select", "upsert"]
+__all__ = ["Where", "insert", "select", "upsert", "upsert_unnest"]
 
 
 def select(table: str, columns: Sequence[str]) -> str:
@@ -25,6 +25,22 @@ def upsert(table: str, columns: Sequence[str], key: Sequence[str]) -> str:
     """An insert that updates the row in place when ``key`` exists, keeping its ``seq``."""
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in key)
     return f"{insert(table, columns)} ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
+
+
+def upsert_unnest(
+    table: str, columns: Sequence[str], types: Sequence[str], key: Sequence[str], first: int
+) -> str:
+    """An upsert of many rows given as one array per column, ``$first`` on, in array order.
+
+    The arrays are of the PostgreSQL ``types``; a row's key may appear once only.
+    """
+    arrays = ", ".join(f"${first + i}::{t}[]" for i, t in enumerate(types))
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in key)
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(columns)} FROM "
+        f"unnest({arrays}) WITH ORDINALITY AS t({', '.join(columns)}, n) ORDER BY n "
+        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
+    )
 
 
 class Where:
