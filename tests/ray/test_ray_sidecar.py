@@ -122,9 +122,10 @@ def test_a_run_waiting_on_ray_is_answered_on_the_page_and_finishes_on_a_worker(
     assert started.status_code == 202, started.text
     run_id = started.json()["run_id"]
     deadline = time.monotonic() + 60
-    while not (waits := api.get("/waits", params={"run_id": run_id}).json()["items"]):
-        assert time.monotonic() < deadline, api.get(f"/runs/{run_id}").json()
+    while (run := api.get(f"/runs/{run_id}").json())["status"] != "waiting":
+        assert time.monotonic() < deadline, run
         time.sleep(0.05)
+    waits = api.get("/waits", params={"run_id": run_id}).json()["items"]
     (wait,) = waits
     assert wait["prompt"] == "Merge?"
     replied = api.post(f"/waits/{wait['wait_id']}/reply", json={"text": "merged"})

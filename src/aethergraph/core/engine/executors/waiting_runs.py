@@ -35,6 +35,11 @@ __all__ = ["hold_until_answered", "release_waiting", "stored_outcome"]
 
 _PAGE = 1000
 
+HELD_POLL_S = 1.0
+"""Seconds between two looks at a held run when the store wakes its holder (PostgreSQL's NOTIFY)
+on the changes that come from other processes (answers, signals); those from this process (a
+cancel, a reply that resumes the run here) are seen at the next look."""
+
 
 async def hold_until_answered(runtime: Runtime, run_id: str, worker: str) -> RunRecord | None:
     """Own a run ``worker`` left waiting until its waits are answered; the record to dispatch.
@@ -76,7 +81,7 @@ async def _hold(runtime: Runtime, storage: Storage, run_id: str) -> RunRecord | 
         if not await storage.list_waits(run_id=run_id, status=WaitStatus.OPEN):
             await _answered(runtime, storage, run_id)
             return current
-        await _changes(storage)
+        await _changes(storage, HELD_POLL_S)
 
 
 async def _answered(runtime: Runtime, storage: Storage, run_id: str) -> None:
@@ -128,7 +133,7 @@ async def stored_outcome(runtime: Runtime, run_id: str) -> dict[str, Any]:
                 f"run {run_id} of graph {record.graph_id!r} ended {record.status} in another "
                 f"process: {record.error}"
             )
-        await _changes(storage)
+        await _changes(storage, POLL_S)
 
 
 async def _cancel(runtime: Runtime, storage: Storage, record: RunRecord) -> None:
@@ -141,13 +146,16 @@ async def _cancel(runtime: Runtime, storage: Storage, record: RunRecord) -> None
     raise RunCancelledError(f"run {record.run_id} of graph {record.graph_id!r} was cancelled")
 
 
-async def _changes(storage: Storage) -> None:
-    """Return after ``POLL_S`` seconds, or sooner when another process answers or signals."""
+async def _changes(storage: Storage, poll_s: float) -> None:
+    """Return after ``poll_s``, or sooner when another process answers a wait or signals a run.
+
+    Without a change feed to wake it, after ``POLL_S``.
+    """
     if not isinstance(storage, ChangeFeed):
         await asyncio.sleep(POLL_S)
         return
     with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(POLL_S):
+        async with asyncio.timeout(poll_s):
             await storage.changes()
 
 
