@@ -2,17 +2,21 @@
 
 A graph_fn sees a step's result only once the step survives a crash of its process. A commit
 per step would cost a whole transaction; instead each finished step is appended as one JSON line
-(its node row) to the step file of this storage object, ``journal/steps.<pid>.<token>.jsonl``,
-which the operating system keeps when the process dies. The node rows themselves are committed as
-usual; in this process, reads see them held before their commit, so only other processes (or
-this one after a restart) read step files: a run's nodes are its rows with the lines of the other
-step files laid over them, newest last.
+(its node row) to the step file of this storage object, ``journal/steps.<pid>.<token>.<n>.jsonl``,
+written through a shared memory map: the bytes are in the operating system's page cache as soon
+as they are copied, so they outlive the process, and a step costs no system call. The node rows
+themselves are committed as usual; in this process, reads see them held before their commit, so
+only other processes (or this one after a restart) read step files: a run's nodes are its rows
+with the lines of the other step files laid over them, newest last. Steps read from the file of
+a process that died are stored by the reader, which hosts the run from then on.
 
-One file serves every run of the process, so a step costs one ``write`` and a run no file of its
-own. Once the final records of every run with lines in the file are committed, the file is emptied
-(or, after it grew past ``ROTATE_BYTES``, removed); a commit records which final run records it
-held, so a file is never emptied ahead of them. A file left by a process that died is removed by
-whoever commits the end of its last unfinished run, or when the workspace is opened.
+One file serves every run of the storage object, so a run has no file of its own to create and
+remove. Once the final records of every run with lines in the file are committed, the file is
+emptied (or, after it grew past ``ROTATE_BYTES`` and another took over, removed); a run that ended
+while others go on gets an end mark instead, after which readers ignore its lines. A commit says
+which final run records it held, so nothing is dropped ahead of them. A file left by a process
+that died is removed once every run in it has a final record: by whoever commits the last of
+them, or when the workspace is opened.
 """
 
 from __future__ import annotations
@@ -85,7 +89,7 @@ class StepLog:
         self._numbers = itertools.count()
         self._current: _File | None = None
         self._own: list[_File] = []  # current last
-        self._foreign: dict[Path, set[str]] = {}  # read here: the unfinished runs in them
+        self._foreign: dict[Path, set[str]] = {}  # other processes' files: runs read from them
 
     def append(self, row: tuple[Any, ...]) -> None:
         """Write one finished step (its ``node_row``); it survives this process dying on return."""
