@@ -263,3 +263,19 @@ def test_an_artifact_root_without_postgresql_is_refused_saying_what_to_add(
         runtime.configure(artifact_root=tmp_path)
         with pytest.raises(ConfigurationError, match=r"blobs of PostgreSQL.*give database_url"):
             runtime.storage()
+
+
+async def test_blobs_the_database_kept_stay_readable_once_an_artifact_root_is_set(
+    database_url: str, tmp_path: Path
+) -> None:
+    before = (await run_async(save_text, {"text": "kept in the database"}))["id"]
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    configure(artifact_root=shared)
+    assert await read_artifact_async(before) == b"kept in the database"
+    storage = current_runtime().storage()
+    artifact = await storage.get_artifact(before)
+    assert artifact is not None
+    path = await storage.local_path(artifact.sha256)  # as a file: copied into the root
+    assert path.is_relative_to(shared)
+    assert path.read_bytes() == b"kept in the database"

@@ -7,7 +7,9 @@ out paths there for ``put_file`` to take in (see ``blob_cache``).
 With an artifact root (``AETHERGRAPH_ARTIFACT_ROOT``, a filesystem every worker mounts), the bytes
 go to a content-addressed folder there instead (``BlobFolder``: ``artifacts/sha256/ab/ab...`` and
 ``tmp/`` for staging), and the database holds only the artifact index. Large artifacts then never
-pass through the database, and ``local_path`` is the blob's own file.
+pass through the database, and ``local_path`` is the blob's own file. Blobs the database kept
+before the root was set stay readable: a blob missing from the folder is looked up in the table
+(and copied into the folder when it must appear as a file).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ if TYPE_CHECKING:
 
     import asyncpg
 
-__all__ = ["PostgresBlobs", "open_artifact_root"]
+__all__ = ["ArtifactRootBlobs", "PostgresBlobs", "open_artifact_root"]
 
 _SETTING = "AETHERGRAPH_ARTIFACT_ROOT (or configure(artifact_root=...))"
 
@@ -56,6 +58,45 @@ class PostgresBlobs(CachedBlobs):
         if data is None:
             raise KeyError(sha256)
         return data
+
+
+class ArtifactRootBlobs:
+    """Blobs written to the artifact root's folder, read from there or else from the table."""
+
+    def __init__(self, folder: BlobFolder, table: PostgresBlobs) -> None:
+        self._folder = folder
+        self._table = table
+
+    async def put_bytes(self, data: bytes) -> str:
+        """Keep bytes under their sha256, in the folder."""
+        return await self._folder.put_bytes(data)
+
+    async def put_file(self, path: Path, *, move: bool = False) -> str:
+        """Keep a file's content under its sha256, in the folder."""
+        return await self._folder.put_file(path, move=move)
+
+    async def read_bytes(self, sha256: str) -> bytes:
+        """The bytes under a digest, from the folder or else the table; or ``KeyError``."""
+        try:
+            return await self._folder.read_bytes(sha256)
+        except KeyError:
+            return await self._table.read_bytes(sha256)
+
+    async def local_path(self, sha256: str) -> Path:
+        """The blob's file in the folder (copied there first from the table if need be)."""
+        try:
+            return await self._folder.local_path(sha256)
+        except KeyError:
+            await self._folder.put_bytes(await self._table.read_bytes(sha256))
+            return await self._folder.local_path(sha256)
+
+    def staging_path(self, suffix: str = "") -> Path:
+        """A fresh path in the folder's ``tmp``, for ``put_file`` to take in."""
+        return self._folder.staging_path(suffix)
+
+    def discard_files(self) -> None:
+        """Remove the table's private cache folder (the shared folder stays)."""
+        self._table.discard_files()
 
 
 def open_artifact_root(root: Path) -> BlobFolder:

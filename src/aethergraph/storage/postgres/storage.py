@@ -20,7 +20,11 @@ import asyncpg
 from aethergraph.errors import StorageError
 from aethergraph.storage.blob_access import BlobAccess
 from aethergraph.storage.postgres import rows
-from aethergraph.storage.postgres.blobs import PostgresBlobs, open_artifact_root
+from aethergraph.storage.postgres.blobs import (
+    ArtifactRootBlobs,
+    PostgresBlobs,
+    open_artifact_root,
+)
 from aethergraph.storage.postgres.changes import ChangeListener, notify_sql
 from aethergraph.storage.postgres.runs import PostgresRuns
 from aethergraph.storage.postgres.schema import migrate
@@ -79,8 +83,9 @@ class PostgresStorage(BlobAccess, PostgresRuns):
         super().__init__(asyncio.get_running_loop())
         self._pool = pool
         self._location = location
-        self._blobs: PostgresBlobs | BlobFolder = (
-            PostgresBlobs(pool) if artifact_folder is None else artifact_folder
+        table = PostgresBlobs(pool)
+        self._blobs: PostgresBlobs | ArtifactRootBlobs = (
+            table if artifact_folder is None else ArtifactRootBlobs(artifact_folder, table)
         )
         self._closed = False
         self._changes = ChangeListener(dsn, schema)
@@ -130,7 +135,7 @@ class PostgresStorage(BlobAccess, PostgresRuns):
         return self._location
 
     @property
-    def blobs(self) -> PostgresBlobs | BlobFolder:
+    def blobs(self) -> PostgresBlobs | ArtifactRootBlobs:
         """The blobs: in the database, or in the artifact root's folder."""
         return self._blobs
 
@@ -154,8 +159,7 @@ class PostgresStorage(BlobAccess, PostgresRuns):
             self._closed = True
             await self._changes.close()
             await self._pool.close()
-            if isinstance(self._blobs, PostgresBlobs):
-                self._blobs.discard_files()
+            self._blobs.discard_files()
 
     # -- events ----------------------------------------------------------------------------
     async def append_event(self, event: Event) -> None:
