@@ -269,30 +269,7 @@ class RayExecutor:
         while True:
             slot = await self._take_slot()
             try:
-                # Hand the run to the worker before it starts: a reader anywhere then sees its
-                # owner alive (the worker), never this process without it.
-                handed = dataclasses.replace(current, owner=slot.owner)
-                if not await storage.claim_run(
-                    handed, expect_status=current.status, expect_owner=current.owner
-                ):
-                    raise RunError(
-                        f"run {record.run_id} of graph {record.graph_id!r} was taken by another "
-                        "process before it reached a Ray worker"
-                    )
-                runtime.live.pop(record.run_id, None)  # the worker hosts it from here on
-                current = handed
-                ref = slot.actor.run.remote(
-                    module, record.graph_id, record.run_id, slot.owner, services
-                )
-                try:
-                    outputs: Outputs = await ref
-                except asyncio.CancelledError:
-                    # The caller gave up (Ctrl-C, a timeout): the run stops on the worker too,
-                    # left interrupted and resumable, as it would be in process.
-                    ray.cancel(ref)
-                    await asyncio.shield(_interrupt(runtime, ref, handed))
-                    raise
-                return outputs
+                return await self._on_worker(runtime, slot, current, module, services)
             except RayTaskError as exc:
                 error = _unwrapped(exc)
                 if not isinstance(error, RunWaitingError):
@@ -310,6 +287,37 @@ class RayExecutor:
             if held is None:  # another process took it over: its outcome is in the store
                 return await stored_outcome(runtime, record.run_id)
             current = held
+
+    async def _on_worker(
+        self,
+        runtime: Runtime,
+        slot: _Slot,
+        current: RunRecord,
+        module: str,
+        services: list[tuple[str, str, str]],
+    ) -> Outputs:
+        """Hand the run over to the worker of ``slot``; its outputs (or what it raised there)."""
+        # Hand the run to the worker before it starts: a reader anywhere then sees its owner
+        # alive (the worker), never this process without it.
+        handed = dataclasses.replace(current, owner=slot.owner)
+        if not await runtime.storage().claim_run(
+            handed, expect_status=current.status, expect_owner=current.owner
+        ):
+            raise RunError(
+                f"run {current.run_id} of graph {current.graph_id!r} was taken by another "
+                "process before it reached a Ray worker"
+            )
+        runtime.live.pop(current.run_id, None)  # the worker hosts it from here on
+        ref = slot.actor.run.remote(module, current.graph_id, current.run_id, slot.owner, services)
+        try:
+            outputs: Outputs = await ref
+        except asyncio.CancelledError:
+            # The caller gave up (Ctrl-C, a timeout): the run stops on the worker too, left
+            # interrupted and resumable, as it would be in process.
+            ray.cancel(ref)
+            await asyncio.shield(_interrupt(runtime, ref, handed))
+            raise
+        return outputs
 
     async def _worker_died(
         self, runtime: Runtime, slot: _Slot, record: RunRecord, exc: RayActorError

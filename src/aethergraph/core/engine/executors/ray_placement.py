@@ -29,6 +29,7 @@ from aethergraph.services.runtime.base import _current_context
 
 if TYPE_CHECKING:
     from aethergraph.core.engine.tool import Tool
+    from aethergraph.storage.protocols import Storage
 
 __all__ = ["LARGE_PAYLOAD", "RayPlacement", "ray_options"]
 
@@ -134,7 +135,7 @@ async def _call(
     return ("blob", await _storage(store).put_bytes(text.encode()))
 
 
-def _storage(store: tuple[str, str | None]) -> Any:
+def _storage(store: tuple[str, str | None]) -> Storage:
     """The run's storage, in this task's process."""
     runtime = current_runtime()
     database_url, artifact_root = store
