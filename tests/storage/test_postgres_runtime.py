@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -27,6 +28,7 @@ from aethergraph.runtime import (
     list_runs,
     list_runs_async,
     read_artifact_async,
+    reply_async,
 )
 from aethergraph.testing import scripted_channel, start_run
 
@@ -279,3 +281,30 @@ async def test_blobs_the_database_kept_stay_readable_once_an_artifact_root_is_se
     path = await storage.local_path(artifact.sha256)  # as a file: copied into the root
     assert path.is_relative_to(shared)
     assert path.read_bytes() == b"kept in the database"
+
+
+async def test_a_reply_after_a_hosts_wait_opened_but_before_it_shows_waiting_reaches_the_host(
+    database_url: str,
+) -> None:
+    from aethergraph.core.engine.runtime import process_start_ticks
+    from aethergraph.storage.records import RunRecord, WaitRecord, WaitStatus
+
+    host = await asyncio.create_subprocess_exec(sys.executable, "-c", "import time; time.sleep(60)")
+    try:
+        owner = f"{socket.gethostname()}:{host.pid}:{process_start_ticks(host.pid)}"
+        storage = current_runtime().storage()
+        now = time.time()
+        running = RunRecord("run-between", "pg_question", RunStatus.RUNNING, owner=owner)
+        running.created_at = running.started_at = now
+        await storage.put_run(running)
+        await storage.put_wait(
+            WaitRecord("run-between/root/1", "run-between", "root", "text", "Now?", created_at=now)
+        )
+        record = await reply_async("run-between", text="early")
+        assert record.status is RunStatus.RUNNING  # the host goes on with the stored answer
+        (wait,) = await storage.list_waits(run_id="run-between")
+        assert wait.status is WaitStatus.ANSWERED
+        assert wait.reply == {"text": "early", "choice": None}
+    finally:
+        host.kill()
+        await host.wait()

@@ -233,7 +233,10 @@ async def reply_async(
     storage = runtime.storage(workspace)
     record = await get_run_async(run_id, workspace=workspace)
     waits = await storage.list_waits(run_id=run_id, status=WaitStatus.OPEN)
-    if not waits or record.status is not RunStatus.WAITING:
+    # A run hosted by another process stores its wait before it records itself waiting: an
+    # answer in between is stored for its host too (a running run read here has a live owner).
+    elsewhere = record.status is RunStatus.RUNNING and record.owner != runtime.owner_id
+    if not waits or not (record.status is RunStatus.WAITING or elsewhere):
         answered = await storage.list_waits(run_id=run_id, status=WaitStatus.ANSWERED)
         raise RunError(
             f"run {run_id} (graph {record.graph_id!r}, status {record.status}) has no open wait "
@@ -248,6 +251,11 @@ async def reply_async(
         await storage.put_wait(wait)
         await storage.flush()
         return record  # the live owner picks the answer up and continues
+    if record.status is not RunStatus.WAITING:
+        raise RunError(
+            f"run {run_id} (graph {record.graph_id!r}) stopped while being answered; "
+            "reply again to resume it"
+        )
     return await _resume_with_answer(runtime, workspace, record, wait.wait_id, payload)
 
 
