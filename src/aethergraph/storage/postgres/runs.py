@@ -36,6 +36,7 @@ FLUSH_DEADLINE = 0.05
 """Seconds within which held run events and log entries are written when nobody flushed."""
 
 _SELECT_RUNS = select("runs", rows.RUN_COLUMNS)
+_STATUS, _OWNER = rows.RUN_COLUMNS.index("status"), rows.RUN_COLUMNS.index("owner")
 _INSERT_RUN = f"{insert('runs', rows.RUN_COLUMNS)} ON CONFLICT (run_id) DO NOTHING RETURNING 1"
 _n = len(rows.RUN_COLUMNS)
 _CLAIM_RUN = (
@@ -237,9 +238,26 @@ class PostgresRuns:
     async def claim_run(
         self, record: RunRecord, *, expect_status: RunStatus | None, expect_owner: str | None
     ) -> bool:
-        """Store the record only if the stored run is as expected, in one atomic statement."""
-        await self._write_held()  # a held version of the run is compared with, not after
+        """Store the record only if the stored run is as expected, in one atomic statement.
+
+        A run this process stored last, and holds still, is that row once written (writing
+        held rows replaces the stored ones): it is compared with here, and the claim written
+        with the others, in one round trip.
+        """
         row = rows.run_row(record)
+        with self._held_lock:
+            held = self._held_runs.get(record.run_id)
+            if held is not None:
+                won = expect_status is not None and (held[_STATUS], held[_OWNER]) == (
+                    str(expect_status),
+                    expect_owner,
+                )
+                if won:
+                    self._held_runs[record.run_id] = row
+        if held is not None:
+            await self._write_held()
+            return won
+        await self._write_held()  # other held runs go first, as they were stored first
         if expect_status is None:
             return await self._pool.fetchval(_INSERT_RUN, *row) is not None
         claimed = await self._pool.fetchval(_CLAIM_RUN, *row, str(expect_status), expect_owner)
