@@ -103,6 +103,28 @@ async def test_a_waiting_run_frees_its_slot_and_a_reply_from_another_process_res
     assert steps[-1] == "succeeded"
 
 
+async def test_aethergraph_reply_answers_a_held_run_which_finishes_on_a_worker(
+    one_slot: RayExecutor, ray_database_url: str
+) -> None:
+    work, run_id = await waiting_run("Tag it?")
+    env = {**os.environ, "AETHERGRAPH_DATABASE_URL": ray_database_url}
+    env.pop("AETHERGRAPH_WORKSPACE", None)
+    proc = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).with_name("aethergraph")),
+        "reply",
+        run_id,
+        "--text",
+        "tagged",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, out.decode() + err.decode()
+    assert f"run {run_id} was answered; it goes on in {current_runtime().owner_id}" in out.decode()
+    assert (await asyncio.wait_for(work, 60))["answer"] == "tagged"
+
+
 async def test_a_reply_from_the_dispatching_process_resumes_the_run_on_a_worker(
     one_slot: RayExecutor,
 ) -> None:

@@ -19,6 +19,7 @@ from aethergraph.cli.options import (
 from aethergraph.cli.run import EXIT_FAILED, EXIT_WAITING
 from aethergraph.core.engine.history import list_waits_async
 from aethergraph.core.engine.runs import get_run_async, reply_async
+from aethergraph.core.engine.runtime import current_runtime
 from aethergraph.core.engine.waits import reply_payload
 from aethergraph.errors import RunWaitingError
 from aethergraph.storage.records import RunStatus
@@ -56,6 +57,8 @@ def reply_command(
 ) -> int:
     """Answer the open wait of RUN_ID; a run with no live process resumes here.
 
+    A run another live process hosts (or holds, under the Ray executor) goes on there.
+
     To resume here, the graph must be defined: pass its file or module with --load-path or
     --load-module.
     """
@@ -73,6 +76,13 @@ def reply_command(
     except Exception as exc:  # noqa: BLE001 - the resumed graph's own failure is exit code 1
         err.print(f"run {run_id} failed: {type(exc).__name__}: {exc}", markup=False)
         return EXIT_FAILED
+    if record.status in (RunStatus.WAITING, RunStatus.RUNNING) and record.owner not in (
+        None,
+        current_runtime().owner_id,
+    ):
+        # Stored for the process that hosts the run (or holds it for Ray): it goes on there.
+        out.print(f"run {run_id} was answered; it goes on in {record.owner}", markup=False)
+        return 0
     out.print(f"run {run_id} is {record.status}", markup=False)
     if record.status is RunStatus.FAILED:
         return EXIT_FAILED
