@@ -95,3 +95,14 @@ def placed_graph(x):  # type: ignore[no-untyped-def]
 async def ask(question: str, *, context: NodeContext) -> dict[str, Any]:
     answer = await context.channel().ask_text(question)
     return {"answer": answer, "pid": os.getpid()}
+
+
+@tool(outputs=["answer", "pid"], name="ray_ask_tool")
+async def ask_tool(question: str, *, context: NodeContext) -> dict[str, Any]:
+    return {"answer": await context.channel().ask_text(question), "pid": os.getpid()}
+
+
+@graphify(name="ray_ask_graph", inputs=["question"], outputs=["answer", "pid"])
+def ask_graph(question):  # type: ignore[no-untyped-def]
+    node = ask_tool(question)
+    return {"answer": node.answer, "pid": node.pid}

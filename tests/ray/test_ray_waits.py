@@ -49,14 +49,14 @@ async def one_slot(ray_cluster: Any, ray_database_url: str) -> AsyncIterator[Ray
             await executor.close()
 
 
-async def waiting_run(question: str) -> tuple[asyncio.Future[Any], str]:
-    """Start ``graphs.ask`` with ``question``; the future of its outputs and its run id."""
-    work = asyncio.ensure_future(run_async(graphs.ask, {"question": question}))
+async def waiting_run(question: str, graph: Any = graphs.ask) -> tuple[asyncio.Future[Any], str]:
+    """Start ``graph`` with ``question``; the future of its outputs and its run id once held."""
+    work = asyncio.ensure_future(run_async(graph, {"question": question}))
     async with asyncio.timeout(60):
         while True:
             runs = [
                 r
-                for r in await list_runs_async(graph_id="ray_ask", status="waiting")
+                for r in await list_runs_async(graph_id=graph.name, status="waiting")
                 if r.inputs == {"question": question}
             ]
             if runs and runs[0].owner == current_runtime().owner_id:  # back from its worker
@@ -145,6 +145,17 @@ async def test_two_runs_wait_at_once_on_one_slot_and_each_resumes_with_its_answe
     await reply_async(first_id, text="one")
     assert (await asyncio.wait_for(first, 60))["answer"] == "one"
     assert (await asyncio.wait_for(second, 60))["answer"] == "two"
+
+
+async def test_a_task_graph_waiting_in_a_node_frees_its_slot_and_resumes_on_a_worker(
+    one_slot: RayExecutor,
+) -> None:
+    work, run_id = await waiting_run("Label?", graphs.ask_graph)
+    other = await asyncio.wait_for(run_async(graphs.echo, {"i": 8}), 30)
+    await reply_async(run_id, text="v2")
+    outputs = await asyncio.wait_for(work, 60)
+    assert outputs == {"answer": "v2", "pid": other["pid"]}
+    assert (await get_run_async(run_id)).status is RunStatus.SUCCEEDED
 
 
 async def test_cancelling_a_held_waiting_run_ends_its_caller_with_run_cancelled(
