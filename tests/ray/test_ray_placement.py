@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -16,6 +16,7 @@ from aethergraph.runtime import (
     list_runs_async,
 )
 from tests.ray import graphs
+from tests.ray.test_ray_executor import test_every_ray_socket_stays_on_loopback as on_loopback
 
 if TYPE_CHECKING:
     from aethergraph.core.engine.executors.ray import RayExecutor
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.timeout(120)
 
 
 async def test_a_placed_tool_runs_as_a_ray_task_in_another_process_its_node_with_the_run(
-    on_ray: RayExecutor,
+    on_ray: RayExecutor, ray_cluster: Any
 ) -> None:
     outputs = await run_async(graphs.placing, {"x": 21, "text": "gpu"})
     assert outputs["twice"] == 42
@@ -44,6 +45,7 @@ async def test_a_placed_tool_runs_as_a_ray_task_in_another_process_its_node_with
     ]
     events = await list_run_events_async(record.run_id)
     assert [e.data.get("tool") for e in events if e.type == "node"].count("ray_placed_cpu") >= 2
+    on_loopback(ray_cluster)  # the task workers the tools ran in included
 
 
 async def test_a_placed_tool_in_a_task_graph_runs_as_a_ray_task(on_ray: RayExecutor) -> None:
