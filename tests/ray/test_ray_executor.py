@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import importlib
 import subprocess
+import sys
+import uuid
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -170,3 +173,28 @@ async def test_a_caller_giving_up_stops_the_run_on_its_worker_and_leaves_it_inte
         ]
     assert statuses[-1] == "interrupted"
     assert (await get_run_async(live[0].run_id)).status is RunStatus.INTERRUPTED
+
+
+async def test_a_graph_in_a_module_the_workers_cannot_import_fails_saying_what_to_do(
+    on_ray: RayExecutor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = f"ag_only_here_{uuid.uuid4().hex}"
+    (tmp_path / f"{name}.py").write_text(
+        "from aethergraph import graph_fn\n\n\n"
+        f"@graph_fn(name={name!r})\n"
+        "async def only_here() -> dict:\n"
+        "    return {}\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))  # importable here, not on the workers
+    module = importlib.import_module(name)
+    try:
+        with pytest.raises(
+            ConfigurationError,
+            match=rf"a Ray worker cannot import module '{name}'.*PYTHONPATH.*py_modules",
+        ):
+            await run_async(module.only_here)
+        (record,) = await list_runs_async(graph_id=name)
+        assert record.status is RunStatus.FAILED
+        assert "cannot import module" in str(record.error)
+    finally:
+        sys.modules.pop(name, None)

@@ -45,12 +45,13 @@ from aethergraph.core.engine.executors.waiting_runs import (
     release_waiting,
     stored_outcome,
 )
+from aethergraph.core.engine.failure import describe
 from aethergraph.core.engine.lifecycle import execute, mark_stored, state_of_recorded_run
 from aethergraph.core.engine.options import NO_OPTIONS
 from aethergraph.core.engine.run import execution_of
 from aethergraph.core.engine.runtime import current_runtime
 from aethergraph.core.engine.signature import DeclaredFunction
-from aethergraph.errors import ConfigurationError, RunError, RunWaitingError
+from aethergraph.errors import ConfigurationError, GraphNotFoundError, RunError, RunWaitingError
 from aethergraph.services.runtime.registry import (
     get_ext_context_service,
     list_ext_context_services,
@@ -107,10 +108,22 @@ async def take_over(
     runtime: Runtime, module: str, graph_id: str, run_id: str, expect_owner: str | None
 ) -> Outputs:
     """Make this process the owner of a recorded run, then execute it here; its outputs."""
-    importlib.import_module(module)
-    graph = find_graph(graph_id, run_id=run_id)
-    execution = execution_of(graph)
     storage = runtime.storage()
+    try:
+        importlib.import_module(module)
+        graph = find_graph(graph_id, run_id=run_id)
+    except (ImportError, GraphNotFoundError) as exc:
+        error = ConfigurationError(
+            f"a Ray worker cannot import module {module!r}, which defines graph {graph_id!r} "
+            f"(run {run_id}): {exc}. Make it importable on every worker: install it, put its "
+            "folder on PYTHONPATH, or ship it with Ray's runtime env (py_modules=[...])"
+        )
+        prior = await storage.get_run(run_id)
+        if prior is not None and prior.owner == runtime.owner_id:  # handed here: not running
+            failed = dataclasses.replace(prior, error=describe(error))
+            await mark_stored(storage, failed, RunStatus.FAILED, runtime)
+        raise error from exc
+    execution = execution_of(graph)
     prior = await storage.get_run(run_id)
     if prior is None:
         raise RunError(f"run {run_id} of graph {graph_id!r} is not in {storage.location}")
