@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 from typing import TYPE_CHECKING
 
 from aethergraph.core.engine.liveness import BEAT_S
-from aethergraph.storage.protocols import ChangeFeed
+from aethergraph.storage.protocols import ChangeFeed, Storage
 from aethergraph.storage.records import WaitStatus
 
 if TYPE_CHECKING:
     from aethergraph.core.engine.lifecycle import RunState
     from aethergraph.core.engine.runtime import Runtime
-    from aethergraph.storage.protocols import Storage
 
 __all__ = ["POLL_S", "request_cancel", "watch_process_runs"]
 
@@ -29,6 +29,9 @@ POLL_S = 0.2
 """Seconds between two looks at the store for signals and answers from other processes."""
 
 _watched: set[tuple[asyncio.AbstractEventLoop, int]] = set()
+_beats: weakref.WeakKeyDictionary[Storage, dict[str, float]] = weakref.WeakKeyDictionary()
+"""When each owner last beat into each storage: a monitor started again (one per short run, when
+runs come one at a time) beats only when the last beat is ``BEAT_S`` old."""
 
 
 def watch_process_runs(runtime: Runtime, storage: Storage) -> None:
@@ -52,23 +55,26 @@ async def _monitor(
     runtime: Runtime, storage: Storage, key: tuple[asyncio.AbstractEventLoop, int]
 ) -> None:
     loop = key[0]
-    last_beat = float("-inf")
+    beats = _beats.setdefault(storage, {})
     feed = storage if isinstance(storage, ChangeFeed) else None
+    looked = False  # the first look waits a poll: a run that ends sooner is spared the reads
     try:
         while True:
             live = _live_on(runtime, storage, loop)
             if not live:
                 return
             now = runtime.clock.time()
-            if now - last_beat >= BEAT_S:
+            if now - beats.get(runtime.owner_id, float("-inf")) >= BEAT_S:
                 await storage.beat(runtime.owner_id, now)
-                last_beat = now
-            by_id = {s.run_id: s for s in live}
-            for run_id, signal in await storage.take_run_signals(list(by_id)):
-                if signal == "cancel":
-                    request_cancel(runtime, by_id[run_id])
-            for state in live:
-                await _pick_up_answers(state)
+                beats[runtime.owner_id] = now
+            if looked:
+                by_id = {s.run_id: s for s in live}
+                for run_id, signal in await storage.take_run_signals(list(by_id)):
+                    if signal == "cancel":
+                        request_cancel(runtime, by_id[run_id])
+                for state in live:
+                    await _pick_up_answers(state)
+            looked = True
             if feed is None:
                 await asyncio.sleep(POLL_S)
             else:
