@@ -106,3 +106,9 @@ async def ask_tool(question: str, *, context: NodeContext) -> dict[str, Any]:
 def ask_graph(question):  # type: ignore[no-untyped-def]
     node = ask_tool(question)
     return {"answer": node.answer, "pid": node.pid}
+
+
+@graph_fn(name="ray_ask_briefly")
+async def ask_briefly(question: str, *, context: NodeContext) -> dict[str, Any]:
+    answer = await context.channel().ask_text(question, timeout_s=1.0, default="no answer")
+    return {"answer": answer, "pid": os.getpid()}

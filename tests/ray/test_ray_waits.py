@@ -6,6 +6,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,7 @@ from aethergraph.runtime import (
     list_waits_async,
     reply_async,
 )
+from aethergraph.storage.records import WaitStatus
 from tests.ray import graphs
 
 if TYPE_CHECKING:
@@ -156,6 +158,19 @@ async def test_a_task_graph_waiting_in_a_node_frees_its_slot_and_resumes_on_a_wo
     outputs = await asyncio.wait_for(work, 60)
     assert outputs == {"answer": "v2", "pid": other["pid"]}
     assert (await get_run_async(run_id)).status is RunStatus.SUCCEEDED
+
+
+async def test_a_held_wait_expires_at_its_deadline_on_a_worker_as_it_would_in_process(
+    one_slot: RayExecutor,
+) -> None:
+    started = time.monotonic()
+    work, run_id = await waiting_run("Quick?", graphs.ask_briefly)
+    other = await asyncio.wait_for(run_async(graphs.echo, {"i": 9}), 30)  # the slot is free
+    outputs = await asyncio.wait_for(work, 30)
+    assert outputs == {"answer": "no answer", "pid": other["pid"]}
+    assert 1.0 <= time.monotonic() - started < 15
+    (wait,) = await list_waits_async(run_id=run_id)
+    assert wait.status is WaitStatus.EXPIRED
 
 
 async def test_cancelling_a_held_waiting_run_ends_its_caller_with_run_cancelled(

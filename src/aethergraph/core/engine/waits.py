@@ -141,12 +141,15 @@ class RunWaits:
             await run.transition(RunStatus.WAITING)
             if is_new:
                 await announce(record)
-            if run.suspend_on_wait and run.task is not None:
+            overdue = record.deadline is not None and record.deadline <= run.runtime.clock.time()
+            if run.suspend_on_wait and run.task is not None and not overdue:
                 # The wait is durable and announced: stop hosting the run; it stays waiting.
+                # (One past its deadline is not left waiting again: it expires here, now.)
                 run.suspend_requested = True
                 run.task.cancel()
             async with run.runtime.clock.timeout(timeout_s):
-                payload = await self._first_answer(opened, local)
+                # Past its deadline, nobody is asked: it expires at once.
+                payload = await self._first_answer(opened, None if overdue else local)
         except TimeoutError:
             record.status = WaitStatus.EXPIRED
             await storage.put_wait(record)

@@ -7,6 +7,9 @@ answer instead of resuming the run where it is given, and heartbeating, so that 
 hosts. Once no wait of the run is open, the dispatcher sends it to a worker again (any of them),
 where it resumes by replay and goes on from the answer.
 
+A wait with a deadline expires on time: once it has passed, the run goes to a worker, where the
+wait times out as it would in process (``NodeTimeoutError``, or the question's default).
+
 Another process may take the run over meanwhile: one that cancels it, or a reply from this very
 process (which resumes the run itself, through the same executor). The dispatcher then follows
 the run in the store and gives its caller the outcome recorded there.
@@ -78,10 +81,14 @@ async def _hold(runtime: Runtime, storage: Storage, run_id: str) -> RunRecord | 
             await _cancel(runtime, storage, current)
         if current.status is not RunStatus.WAITING:
             return None
-        if not await storage.list_waits(run_id=run_id, status=WaitStatus.OPEN):
+        opened = await storage.list_waits(run_id=run_id, status=WaitStatus.OPEN)
+        deadlines = [w.deadline for w in opened if w.deadline is not None]
+        if not opened or (deadlines and min(deadlines) <= runtime.clock.time()):
+            # Answered, or a wait ran past its deadline: the worker it goes to expires it.
             await _answered(runtime, storage, run_id)
             return current
-        await _changes(storage, HELD_POLL_S)
+        due = min(deadlines, default=float("inf")) - runtime.clock.time()
+        await _changes(storage, min(HELD_POLL_S, due))
 
 
 async def _answered(runtime: Runtime, storage: Storage, run_id: str) -> None:
