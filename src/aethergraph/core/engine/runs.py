@@ -14,9 +14,9 @@ from aethergraph.core.engine.lifecycle import (
     RunState,
     Taken,
     admit,
-    execute,
     mark_stored,
     name_child_run,
+    run_admitted,
     start_run,
 )
 from aethergraph.core.engine.liveness import owner_alive
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
     import asyncio
     from collections.abc import Mapping
 
-    from aethergraph.core.engine.executor import Executor
     from aethergraph.storage.protocols import Storage
 
 __all__ = [
@@ -144,9 +143,7 @@ async def submit_run_async(
         options = options.with_run_id(new_run_id())
     admitted = await admit(runtime, execution, inputs or {}, options)
     if not isinstance(admitted, Taken):
-        executor = runtime.executor
-        work = execute(admitted) if executor.inline else _dispatched(executor, admitted)
-        task = executor.background(work)
+        task = runtime.executor.background(run_admitted(admitted))
         task.add_done_callback(_retrieve)
         parent = current_context()
         if parent is not None:
@@ -158,11 +155,6 @@ async def submit_run_async(
             task.add_done_callback(children.discard)
     assert options.run_id is not None
     return options.run_id
-
-
-async def _dispatched(executor: Executor, state: RunState) -> dict[str, Any]:
-    """A background run handed to an executor that runs it elsewhere (a Ray worker)."""
-    return await executor.submit(state.record, lambda: execute(state))
 
 
 def _retrieve(task: asyncio.Task[Any]) -> None:

@@ -13,6 +13,7 @@ from aethergraph.core.engine.lifecycle.admission import (
     execute,
     mark_stored,
     name_child_run,
+    run_admitted,
     start_run,
     state_of_recorded_run,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "execute",
     "mark_stored",
     "name_child_run",
+    "run_admitted",
     "start_run",
     "state_of_recorded_run",
 ]

@@ -48,6 +48,7 @@ __all__ = [
     "execute",
     "mark_stored",
     "name_child_run",
+    "run_admitted",
     "start_run",
     "state_of_recorded_run",
 ]
@@ -79,10 +80,15 @@ async def start_run(
         if isinstance(found, Taken):
             return await found.result()
         admitted = found
-    executor = runtime.executor
+    return await run_admitted(admitted)
+
+
+async def run_admitted(state: RunState) -> dict[str, Any]:
+    """Execute an admitted run with the runtime's executor, here or elsewhere; its outputs."""
+    executor = state.runtime.executor
     if executor.inline:
-        return await execute(admitted)
-    return await executor.submit(admitted.record, lambda: execute(admitted))
+        return await execute(state)
+    return await executor.submit(state.record, lambda: execute(state))
 
 
 def name_child_run(options: RunOptions, execution: Execution) -> RunOptions:
