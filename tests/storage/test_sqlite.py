@@ -989,3 +989,37 @@ async def test_a_dead_process_step_file_goes_when_the_workspace_opens_once_its_r
         assert [n.outputs for n in await storage.list_nodes("open")] == [{"y": 1}]
     finally:
         await storage.close()
+
+
+async def test_a_started_node_reaches_other_processes_as_running_with_the_inputs_it_got(
+    tmp_path: Path,
+) -> None:
+    host, reader = SQLiteStorage(tmp_path), SQLiteStorage(tmp_path)
+    try:
+        inputs = {"items": [1, 2]}
+        started = NodeRecord(
+            "r1", "n_1", "t", NodeStatus.RUNNING, inputs, attempts=1, started_at=5.0
+        )
+        await host.put_node(started)
+        inputs["items"].append(3)  # the body changes what it was given
+        started.status = NodeStatus.SUCCEEDED  # the engine ending the node, not yet stored
+        await host.flush()
+        (seen,) = await reader.list_nodes("r1")
+        assert (seen.status, seen.inputs, seen.attempts, seen.started_at) == (
+            NodeStatus.RUNNING,
+            {"items": [1, 2]},
+            1,
+            5.0,
+        )
+        started.outputs, started.finished_at = {"y": 1}, 6.0
+        await host.put_node(started)
+        await host.flush()
+        (seen,) = await reader.list_nodes("r1")
+        assert (seen.status, seen.inputs, seen.outputs) == (
+            NodeStatus.SUCCEEDED,
+            {"items": [1, 2]},  # the inputs as the node started with them
+            {"y": 1},
+        )
+    finally:
+        await host.close()
+        await reader.close()

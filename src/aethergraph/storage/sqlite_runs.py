@@ -132,6 +132,18 @@ class SQLiteRuns:
     # -- nodes -----------------------------------------------------------------------------
     async def put_node(self, record: NodeRecord) -> None:
         """Insert or replace a node record (held until needed); a replaced node keeps its place."""
+        if (
+            record.status is NodeStatus.RUNNING
+            and record.outputs is None
+            and record.error is None
+            and record.finished_at is None
+        ):
+            # A node that starts: its row is made only if a commit comes before its end.
+            inputs = record.inputs
+            text = dump(inputs)
+            self._inputs_text[record.run_id, record.node_id] = (inputs, text)
+            self._writer.hold_running(record, text)
+            return
         self._writer.hold_node(self._node_row(record))
 
     async def journal_node(self, record: NodeRecord) -> None:

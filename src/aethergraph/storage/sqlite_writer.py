@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Iterable, Sequence
     from pathlib import Path
 
-    from aethergraph.storage.records import LogEntry, RunEvent, RunRecord
+    from aethergraph.storage.records import LogEntry, NodeRecord, RunEvent, RunRecord
 
 __all__ = ["BUSY_TIMEOUT", "FLUSH_DEADLINE", "PUT_RUN", "REJECTABLE", "Writer", "is_busy"]
 
@@ -77,6 +77,25 @@ def _describe_node(row: tuple[Any, ...]) -> str:
 
 def _describe_log(row: tuple[Any, ...]) -> str:
     return f"log entry of run {row[0]!r}"
+
+
+def _node_row(held: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A held node's row: as held, or made for a node held as started (``hold_running``)."""
+    if len(held) != 2:
+        return held
+    record, inputs = held
+    # Only fields a record keeps from its start: the loop may be ending the node meanwhile.
+    return (
+        record.run_id,
+        record.node_id,
+        record.tool,
+        "running",
+        inputs,
+        None,
+        record.attempts,
+        record.started_at,
+        None,
+    )
 
 
 def is_busy(exc: BaseException | None) -> bool:
@@ -170,6 +189,19 @@ class Writer:
             if self._timer is None:
                 self._arm()
 
+    def hold_running(self, record: NodeRecord, inputs: str) -> None:
+        """Hold the row of a node that just started (``inputs``: its inputs as JSON).
+
+        The row itself is made only if it is written before the node's next row replaces it
+        (most nodes end first), and then from what a node's record never changes.
+        """
+        with self._held_lock:
+            if self._closed:
+                self.check_open()
+            self._held_nodes[record.run_id, record.node_id] = (record, inputs)
+            if self._timer is None:
+                self._arm()
+
     def hold_run_event(self, event: RunEvent) -> None:
         """Hold a run event until needed in the database (thread-safe); encoded at the commit."""
         values = (event.seq, micros(event.ts), event.type, event.data)
@@ -248,7 +280,7 @@ class Writer:
         if runs:
             self._write_rows(PUT_RUN, list(runs.values()), _describe_run)
         if nodes:
-            self._write_rows(_PUT_NODE, list(nodes.values()), _describe_node)
+            self._write_rows(_PUT_NODE, list(map(_node_row, nodes.values())), _describe_node)
         if events:
             write_pages(self._cur, events, self._refused, self._raise_if_rolled_back)
         if logs:
@@ -307,6 +339,7 @@ class Writer:
             if key in self._held_ended:
                 self._held_ended.discard(key)
                 self._writing_ended.add(key)
+        row = _node_row(row)
         self._uncommitted = True
         try:
             # SQLite's own transaction: no BEGIN and COMMIT to run.
