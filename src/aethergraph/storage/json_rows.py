@@ -112,24 +112,6 @@ ARTIFACT_COLUMNS = (
     "node_id",
     "session_id",
 )
-ARTIFACT_COLUMNS = (
-    "id",
-    "uri",
-    "sha256",
-    "size",
-    "kind",
-    "created_at",
-    "name",
-    "mime",
-    "labels",
-    "metrics",
-    "suggested_uri",
-    "pinned",
-    "run_id",
-    "graph_id",
-    "node_id",
-    "session_id",
-)
 WAIT_COLUMNS = (
     "wait_id",
     "run_id",

@@ -139,10 +139,7 @@ class SQLiteRuns:
             and record.finished_at is None
         ):
             # A node that starts: its row is made only if a commit comes before its end.
-            inputs = record.inputs
-            text = dump(inputs)
-            self._inputs_text[record.run_id, record.node_id] = (inputs, text)
-            self._writer.hold_running(record, text)
+            self._writer.hold_running(record, self._inputs_of(record))
             return
         self._writer.hold_node(self._node_row(record))
 
@@ -157,22 +154,24 @@ class SQLiteRuns:
         self._writer.hold_node(row)
 
     def _node_row(self, record: NodeRecord) -> tuple[Any, ...]:
-        """The node's row, its inputs encoded once: when it starts, kept until it finishes.
+        """The node's row, its inputs encoded once (``_inputs_of``)."""
+        return node_row(record, self._inputs_of(record))
+
+    def _inputs_of(self, record: NodeRecord) -> str:
+        """The node's inputs as JSON, encoded when it starts and kept until it finishes.
 
         The text kept is used again only for the very inputs object it was made from.
         """
         key = (record.run_id, record.node_id)
         inputs = record.inputs
-        if record.status._value_ in _FINISHED_NODE:
-            kept = self._inputs_text.pop(key, None)
-        else:
-            kept = self._inputs_text.get(key)
+        finished = record.status._value_ in _FINISHED_NODE
+        kept = self._inputs_text.pop(key, None) if finished else self._inputs_text.get(key)
         if kept is not None and kept[0] is inputs:
-            return node_row(record, kept[1])
+            return kept[1]
         text = dump(inputs)
-        if record.status._value_ not in _FINISHED_NODE:
+        if not finished:
             self._inputs_text[key] = (inputs, text)
-        return node_row(record, text)
+        return text
 
     async def list_nodes(self, run_id: str) -> list[NodeRecord]:
         """The run's nodes in first-stored order."""

@@ -130,18 +130,18 @@ class PostgresRuns:
         self._writing_held = asyncio.Lock()
 
     # -- held rows -------------------------------------------------------------------------
-    def _hold(self, held: list[tuple[Any, ...]], row: tuple[Any, ...]) -> None:
-        with self._held_lock:
-            held.append(row)
-            arm, self._armed = not self._armed, True
-        if arm:  # from any thread: the deadline runs on the storage's loop
-            self._loop.call_soon_threadsafe(self._arm)
-
-    def _hold_record(
-        self, held: dict[Any, tuple[Any, ...]], key: Any, row: tuple[Any, ...]
+    def _hold(
+        self,
+        held: list[tuple[Any, ...]] | dict[Any, tuple[Any, ...]],
+        row: tuple[Any, ...],
+        key: Any = None,
     ) -> None:
+        """Hold a row: appended to a list, or in a dict under ``key`` (replacing one held)."""
         with self._held_lock:
-            held[key] = row
+            if isinstance(held, list):
+                held.append(row)
+            else:
+                held[key] = row
             arm, self._armed = not self._armed, True
         if arm:  # from any thread: the deadline runs on the storage's loop
             self._loop.call_soon_threadsafe(self._arm)
@@ -204,7 +204,7 @@ class PostgresRuns:
     # -- runs ------------------------------------------------------------------------------
     async def put_run(self, record: RunRecord) -> None:
         """Insert or replace a run record (held until needed in the database)."""
-        self._hold_record(self._held_runs, record.run_id, rows.run_row(record))
+        self._hold(self._held_runs, rows.run_row(record), record.run_id)
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         """The run record, or ``None``."""
@@ -266,11 +266,11 @@ class PostgresRuns:
     # -- nodes -----------------------------------------------------------------------------
     async def put_node(self, record: NodeRecord) -> None:
         """Insert or replace a node record (held); a replaced node keeps its place."""
-        self._hold_record(self._held_nodes, (record.run_id, record.node_id), rows.node_row(record))
+        self._hold(self._held_nodes, rows.node_row(record), (record.run_id, record.node_id))
 
     async def journal_node(self, record: NodeRecord) -> None:
         """Store a finished step; it is committed when this returns."""
-        self._hold_record(self._held_nodes, (record.run_id, record.node_id), rows.node_row(record))
+        self._hold(self._held_nodes, rows.node_row(record), (record.run_id, record.node_id))
         await self._write_held()
 
     async def list_nodes(self, run_id: str) -> list[NodeRecord]:
