@@ -24,6 +24,12 @@ async def block() -> dict[str, Any]:
     return {}
 
 
+@graph_fn(name="ray_dies_at_once")
+async def dies_at_once() -> dict[str, Any]:
+    """Ends its worker's process as it starts, before the worker has written anything of it."""
+    os._exit(1)
+
+
 @tool(outputs=["value"], name="ray_step")
 async def step(n: int, value: int, folder: str) -> dict[str, int]:
     """Add ``n``; node 10 blocks on its first attempt, until its worker is killed."""

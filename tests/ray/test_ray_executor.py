@@ -139,6 +139,20 @@ async def test_a_graph_fn_run_whose_worker_dies_is_marked_interrupted_saying_so(
     assert len(on_ray.workers) == 2  # the dead worker was replaced
 
 
+async def test_a_run_whose_worker_dies_before_writing_it_is_still_recorded_interrupted(
+    on_ray: RayExecutor,
+) -> None:
+    # A fresh run reaches its worker unwritten (the worker writes it with its first write);
+    # the dispatcher stores it again when the worker is gone before that.
+    await run_async(graphs.echo, {"i": 0})  # the workers are up: the run is handed at once
+    with pytest.raises(RunError, match=r"was interrupted: its Ray worker died") as raised:
+        await run_async(graphs.dies_at_once)
+    run_id = str(raised.value).split()[1]
+    stored = await get_run_async(run_id)
+    assert (stored.graph_id, stored.status) == ("ray_dies_at_once", RunStatus.INTERRUPTED)
+    assert len(on_ray.workers) == 2  # the dead worker was replaced
+
+
 async def test_the_ray_executor_needs_postgresql_and_says_how_to_set_it(
     ray_cluster: Any, tmp_path: Path
 ) -> None:
@@ -152,27 +166,31 @@ async def test_the_ray_executor_needs_postgresql_and_says_how_to_set_it(
         await runtime.storage().close()
 
 
-@pytest.mark.parametrize("started", [True, False], ids=["started", "not yet started"])
+@pytest.mark.parametrize("started", [True, False], ids=["started", "just sent"])
 async def test_a_caller_giving_up_stops_the_run_on_its_worker_and_leaves_it_interrupted(
     on_ray: RayExecutor, started: bool
 ) -> None:
+    await run_async(graphs.echo, {"i": 0})  # the workers are up: the run is handed at once
     work = asyncio.ensure_future(run_async(graphs.block))
     async with asyncio.timeout(30):
         while True:
+            await asyncio.sleep(0 if not started else 0.01)
+            if not started and any(s.inflight for s in on_ray._slots):
+                break  # just sent: its worker may not have it, or not have written it yet
             live = await list_runs_async(graph_id="ray_block", status="running")
             handed = live and live[0].owner in {s.owner for s in on_ray._slots}
-            if handed and (not started or await list_run_events_async(live[0].run_id)):
+            if handed and await list_run_events_async(live[0].run_id):
                 break
-            await asyncio.sleep(0.01)
     work.cancel()
     with pytest.raises(asyncio.CancelledError):
         await work
+    (record,) = await list_runs_async(graph_id="ray_block", limit=1)  # the newest: this one
     async with asyncio.timeout(10):
         statuses = [
-            e.data["status"] async for e in watch_run(live[0].run_id) if e.type == "run_status"
+            e.data["status"] async for e in watch_run(record.run_id) if e.type == "run_status"
         ]
     assert statuses[-1] == "interrupted"
-    assert (await get_run_async(live[0].run_id)).status is RunStatus.INTERRUPTED
+    assert (await get_run_async(record.run_id)).status is RunStatus.INTERRUPTED
 
 
 async def test_a_graph_in_a_module_the_workers_cannot_import_fails_saying_what_to_do(

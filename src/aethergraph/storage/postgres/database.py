@@ -158,6 +158,10 @@ class PostgresDatabase:
         """The run, or ``None``."""
         return await (await self.storage()).get_run(run_id)
 
+    async def release_run(self, run_id: str) -> None:
+        """Stop holding the run's record: the process it is handed to stores it from now on."""
+        await (await self.storage()).release_run(run_id)
+
     async def list_runs(self, **filters: Any) -> list[RunRecord]:
         """Matching runs (see ``RunStore.list_runs``)."""
         return await (await self.storage()).list_runs(**filters)

@@ -206,6 +206,16 @@ class PostgresRuns:
         """Insert or replace a run record (held until needed in the database)."""
         self._hold(self._held_runs, rows.run_row(record), record.run_id)
 
+    async def release_run(self, run_id: str) -> None:
+        """Stop holding the run's record: the process it is handed to stores it from now on.
+
+        A write of held rows already under way finishes first, so no row of the run written
+        by this process can land after one of its new owner's.
+        """
+        async with self._writing_held:
+            with self._held_lock:
+                self._held_runs.pop(run_id, None)
+
     async def get_run(self, run_id: str) -> RunRecord | None:
         """The run record, or ``None``."""
         await self._write_held()

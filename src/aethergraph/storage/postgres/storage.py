@@ -65,6 +65,15 @@ _PUT_ANSWERED_WAIT = notify_sql(_PUT_WAIT, len(rows.WAIT_COLUMNS) + 1)
 _SIGNAL_NOTIFY = notify_sql("INSERT INTO run_signals (run_id, signal) VALUES ($1, $2)", 3)
 
 
+async def _session_kept(conn: asyncpg.Connection) -> None:
+    """Return a connection to the pool as it is, without a reset query (a round trip).
+
+    This storage leaves no session state on pooled connections: no ``SET``, cursors, session
+    advisory locks or ``LISTEN`` (changes are listened for on a connection of its own). An open
+    transaction is still rolled back by the pool before this is called.
+    """
+
+
 class PostgresStorage(BlobAccess, PostgresRuns):
     """Every store in one schema of a PostgreSQL database; open one with ``connect``.
 
@@ -123,7 +132,11 @@ class PostgresStorage(BlobAccess, PostgresRuns):
                 finally:
                     await conn.close()
             pool = await asyncpg.create_pool(
-                dsn, min_size=1, max_size=max_connections, server_settings={"search_path": schema}
+                dsn,
+                min_size=1,
+                max_size=max_connections,
+                server_settings={"search_path": schema},
+                reset=_session_kept,
             )
         except (OSError, asyncpg.PostgresError) as exc:
             raise StorageError(f"cannot open the PostgreSQL storage at {location}: {exc}") from exc

@@ -32,7 +32,7 @@ import dataclasses
 import importlib
 import logging
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import ray
 from ray.exceptions import RayActorError, RayTaskError, TaskCancelledError
@@ -58,6 +58,8 @@ from aethergraph.services.runtime.registry import (
     register_context_service,
 )
 from aethergraph.services.runtime.remote import ImportedService
+from aethergraph.storage.json_rows import run_record
+from aethergraph.storage.postgres.rows import run_row
 from aethergraph.storage.records import RunStatus
 
 if TYPE_CHECKING:
@@ -76,6 +78,12 @@ CANCEL_GRACE_S = 10.0
 """Seconds a cancelled run is given to stop on its worker before it is marked interrupted."""
 
 _modules: dict[int, str] = {}
+
+
+class _SharedStorage(Protocol):
+    """What the dispatcher needs of the storage shared with its workers, beyond ``Storage``."""
+
+    async def release_run(self, run_id: str) -> None: ...
 
 
 def graph_module(graph: Any, graph_id: str) -> str:
@@ -105,22 +113,17 @@ def graph_module(graph: Any, graph_id: str) -> str:
 
 
 async def take_over(
-    runtime: Runtime,
-    module: str,
-    graph_id: str,
-    run_id: str,
-    expect_owner: str | None,
-    *,
-    handed: RunRecord | None = None,
-    last_seq: int | None = None,
+    runtime: Runtime, module: str, handed: RunRecord, expect_owner: str | None, fresh: bool
 ) -> Outputs:
-    """Make this process the owner of a recorded run, then execute it here; its outputs.
+    """Make this process the owner of a run handed to it, then execute it here; its outputs.
 
-    ``handed`` is the record the dispatcher just stored for this process, and ``last_seq`` the
-    run's last event when the dispatcher knows it (a run that never executed has none): given,
-    they are not read back from the store.
+    ``handed`` is the run's record as the dispatcher left it for this process: stored, with
+    this process as its owner, or (``fresh``: a run admitted there that never executed) not
+    stored by the dispatcher at all, for this process to store with its first write. A record
+    owned by another process is claimed from ``expect_owner`` first.
     """
     storage = runtime.storage()
+    run_id, graph_id = handed.run_id, handed.graph_id
     try:
         importlib.import_module(module)
         graph = find_graph(graph_id, run_id=run_id)
@@ -130,25 +133,25 @@ async def take_over(
             f"(run {run_id}): {exc}. Make it importable on every worker: install it, put its "
             "folder on PYTHONPATH, or ship it with Ray's runtime env (py_modules=[...])"
         )
-        prior = await storage.get_run(run_id)
+        prior = handed if fresh else await storage.get_run(run_id)
         if prior is not None and prior.owner == runtime.owner_id:  # handed here: not running
+            if fresh:
+                await storage.put_run(prior)
             failed = dataclasses.replace(prior, error=describe(error))
             await mark_stored(storage, failed, RunStatus.FAILED, runtime)
         raise error from exc
     execution = execution_of(graph)
-    prior = handed if handed is not None else await storage.get_run(run_id)
-    if prior is None:
-        raise RunError(f"run {run_id} of graph {graph_id!r} is not in {storage.location}")
-    claimed = dataclasses.replace(prior, owner=runtime.owner_id)
-    if prior.owner != runtime.owner_id and not await storage.claim_run(
-        claimed, expect_status=prior.status, expect_owner=expect_owner
+    claimed = dataclasses.replace(handed, owner=runtime.owner_id)
+    if fresh:
+        await storage.put_run(claimed)  # held: written with this run's first write
+    elif handed.owner != runtime.owner_id and not await storage.claim_run(
+        claimed, expect_status=handed.status, expect_owner=expect_owner
     ):
         raise RunError(
-            f"run {run_id} of graph {graph_id!r} was taken by {prior.owner} before this worker "
+            f"run {run_id} of graph {graph_id!r} was taken by {handed.owner} before this worker "
             "could start it"
         )
-    if last_seq is None:
-        last_seq = await storage.last_run_event_seq(run_id)
+    last_seq = 0 if fresh else await storage.last_run_event_seq(run_id)
     state = state_of_recorded_run(runtime, storage, claimed, execution, NO_OPTIONS, None, last_seq)
     # At a wait for an answer the run stops here (RunWaitingError), freeing this worker's slot;
     # the dispatcher holds it until it is answered and sends it to a worker again.
@@ -162,12 +165,10 @@ async def take_over(
     return await execute(state)
 
 
-Handover = tuple[
-    str, str, str, "str | None", "list[tuple[str, str, str]]", "RunRecord | None", "int | None"
-]
-"""What a worker gets to take a run over: the graph's module and id, the run id, its expected
-owner, the services to register by import path, and (when the dispatcher has them) the record it
-stored for the worker and the run's last event seq."""
+Handover = tuple[str, "str | None", "list[tuple[str, str, str]]", "tuple[Any, ...]", bool]
+"""What a worker gets to take a run over: the graph's module, the run's expected owner, the
+services to register by import path, the run's record as a row of plain values (``run_row``),
+and whether it is fresh (not stored by the dispatcher: see ``take_over``)."""
 
 
 class _Worker:
@@ -191,10 +192,10 @@ class _Worker:
     async def run(self, handover: Handover) -> Outputs:
         """Take the run over and execute it; its outputs (or what it raised).
 
-        Everything comes in one argument: Ray serializes each argument of a call on its own,
-        and a handful of small ones cost a tenth of a millisecond more than one tuple.
+        Everything comes in one argument of plain values: Ray serializes each argument of a
+        call on its own, and plain values without pickle.
         """
-        module, graph_id, run_id, expect_owner, services, handed, last_seq = handover
+        module, expect_owner, services, row, fresh = handover
         for name, path, scope in services:
             try:
                 known = get_ext_context_service(name)
@@ -204,15 +205,8 @@ class _Worker:
                 isinstance(known, ImportedService) and (known.path, known.scope) == (path, scope)
             ):
                 register_context_service(name, path, scope=scope)
-        return await take_over(
-            current_runtime(),
-            module,
-            graph_id,
-            run_id,
-            expect_owner,
-            handed=handed,
-            last_seq=last_seq,
-        )
+        handed = run_record(row)
+        return await take_over(current_runtime(), module, handed, expect_owner, fresh)
 
 
 @dataclasses.dataclass
@@ -343,28 +337,24 @@ class RayExecutor:
         services: list[tuple[str, str, str]],
     ) -> Outputs:
         """Hand the run over to the worker of ``slot``; its outputs (or what it raised there)."""
-        # Hand the run to the worker before it starts: a reader anywhere then sees its owner
-        # alive (the worker), never this process without it.
+        storage = runtime.storage()
+        local = runtime.live.pop(current.run_id, None)  # the worker hosts it from here on
         handed = dataclasses.replace(current, owner=slot.owner)
-        if not await runtime.storage().claim_run(
+        # A run admitted here that never executed is this process's alone: no other can claim
+        # it while it runs (its owner is alive), so it is handed over as it is held, and the
+        # worker writes it with its first write. Any other run is handed over in the store,
+        # before the worker starts: a compare-and-set from this process to the worker.
+        fresh = local is not None and not local.resumed and current.status is RunStatus.RUNNING
+        if fresh:
+            await cast("_SharedStorage", storage).release_run(current.run_id)
+        elif not await storage.claim_run(
             handed, expect_status=current.status, expect_owner=current.owner
         ):
             raise RunError(
                 f"run {current.run_id} of graph {current.graph_id!r} was taken by another "
                 "process before it reached a Ray worker"
             )
-        local = runtime.live.pop(current.run_id, None)  # the worker hosts it from here on
-        # A run admitted here that never executed has no events yet: the worker need not ask.
-        fresh = local is not None and not local.resumed and current.status is RunStatus.RUNNING
-        handover: Handover = (
-            module,
-            current.graph_id,
-            current.run_id,
-            slot.owner,
-            services,
-            handed,
-            0 if fresh else None,
-        )
+        handover: Handover = (module, slot.owner, services, run_row(handed), fresh)
         ref = slot.actor.run.remote(handover)
         try:
             outputs: Outputs = await ref
@@ -372,7 +362,7 @@ class RayExecutor:
             # The caller gave up (Ctrl-C, a timeout): the run stops on the worker too, left
             # interrupted and resumable, as it would be in process.
             ray.cancel(ref)
-            await asyncio.shield(_interrupt(runtime, ref, handed))
+            await asyncio.shield(_interrupt(runtime, ref, current, slot.owner))
             raise
         return outputs
 
@@ -387,9 +377,11 @@ class RayExecutor:
             )
             await self._add_worker()
         storage = runtime.storage()
-        stored = await storage.get_run(record.run_id)
-        if stored is None or stored.status is not RunStatus.RUNNING:
-            raise RunError(f"run {record.run_id} was lost with its Ray worker: {exc}") from exc
+        stored = await _stored_or_restored(runtime, record)
+        if stored.status is not RunStatus.RUNNING:
+            raise RunError(
+                f"run {record.run_id} ended {stored.status} as its Ray worker died: {exc}"
+            ) from exc
         if stored.kind == "graphify":
             return stored  # resumes from its checkpoints on another worker
         await mark_stored(storage, stored, RunStatus.INTERRUPTED, runtime)
@@ -459,7 +451,7 @@ async def _shipped_services() -> list[tuple[str, str, str]]:
     return shipped
 
 
-async def _interrupt(runtime: Runtime, ref: Any, handed: RunRecord) -> None:
+async def _interrupt(runtime: Runtime, ref: Any, record: RunRecord, worker: str) -> None:
     """Once a cancelled call has settled, mark the run interrupted if its worker never started it.
 
     A run the worker started was marked interrupted there, as the cancel reached it.
@@ -467,10 +459,23 @@ async def _interrupt(runtime: Runtime, ref: Any, handed: RunRecord) -> None:
     with contextlib.suppress(RayTaskError, RayActorError, TaskCancelledError, TimeoutError):
         async with asyncio.timeout(CANCEL_GRACE_S):
             await ref
+    stored = await _stored_or_restored(runtime, record)
+    if stored.status is RunStatus.RUNNING and stored.owner in (worker, runtime.owner_id):
+        await mark_stored(runtime.storage(), stored, RunStatus.INTERRUPTED, runtime)
+
+
+async def _stored_or_restored(runtime: Runtime, record: RunRecord) -> RunRecord:
+    """The stored record of a run dispatched from here, after its worker stopped.
+
+    A run handed over fresh (see ``take_over``) is stored by its worker with its first write:
+    when the worker stopped before that, the record admitted here is stored again and returned.
+    """
     storage = runtime.storage()
-    stored = await storage.get_run(handed.run_id)
-    if stored is not None and stored.status is RunStatus.RUNNING and stored.owner == handed.owner:
-        await mark_stored(storage, stored, RunStatus.INTERRUPTED, runtime)
+    stored = await storage.get_run(record.run_id)
+    if stored is None:
+        await storage.put_run(record)
+        stored = record
+    return stored
 
 
 def _unwrapped(exc: RayTaskError) -> BaseException:
