@@ -156,12 +156,6 @@ async def take_over(
     # At a wait for an answer the run stops here (RunWaitingError), freeing this worker's slot;
     # the dispatcher holds it until it is answered and sends it to a worker again.
     state.suspend_on_wait = True
-    if claimed.status is RunStatus.WAITING:  # answered while its dispatcher held it: go on
-        try:
-            await state.transition(RunStatus.RUNNING)
-        except BaseException:
-            runtime.live.pop(run_id, None)
-            raise
     return await execute(state)
 
 
@@ -339,7 +333,9 @@ class RayExecutor:
         """Hand the run over to the worker of ``slot``; its outputs (or what it raised there)."""
         storage = runtime.storage()
         local = runtime.live.pop(current.run_id, None)  # the worker hosts it from here on
-        handed = dataclasses.replace(current, owner=slot.owner)
+        # A waiting run comes back from its holder answered: it runs again from here on (the
+        # worker publishes that, as for any run it starts).
+        handed = dataclasses.replace(current, owner=slot.owner, status=RunStatus.RUNNING)
         # A run admitted here that never executed is this process's alone: no other can claim
         # it while it runs (its owner is alive), so it is handed over as it is held, and the
         # worker writes it with its first write. Any other run is handed over in the store,
