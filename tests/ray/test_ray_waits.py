@@ -178,5 +178,26 @@ async def test_cancelling_a_held_waiting_run_ends_its_caller_with_run_cancelled(
     work, run_id = await waiting_run("Cancel me?")
     await cancel_run_async(run_id)
     with pytest.raises(RunCancelledError):
-        await asyncio.wait_for(work, 30)
+        await asyncio.wait_for(work, 10)  # the cancel wakes its holder (NOTIFY), not a late look
     assert (await get_run_async(run_id)).status is RunStatus.CANCELLED
+
+
+async def test_a_held_run_is_looked_at_when_it_changes_rather_than_polled(
+    one_slot: RayExecutor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aethergraph.storage.postgres.storage import PostgresStorage
+
+    work, run_id = await waiting_run("Quiet?")
+    looks: list[float] = []
+    read = PostgresStorage.get_run
+
+    async def counted(self: PostgresStorage, looked_up: str) -> Any:
+        if looked_up == run_id:
+            looks.append(time.monotonic())
+        return await read(self, looked_up)
+
+    monkeypatch.setattr(PostgresStorage, "get_run", counted)
+    await asyncio.sleep(3)
+    assert looks == []  # held, unchanged: not read (a look a second each before)
+    await reply_async(run_id, text="loud")  # wakes its holder through NOTIFY
+    assert (await asyncio.wait_for(work, 30))["answer"] == "loud"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -195,6 +196,64 @@ async def test_a_signal_from_another_storage_object_wakes_changes_at_once(
         await theirs.close()
 
 
+async def test_a_followed_run_wakes_its_follower_for_its_own_signals_and_claims_only(
+    database_url: str,
+) -> None:
+    from aethergraph.storage.postgres.database import PostgresDatabase
+    from aethergraph.storage.records import RunRecord
+
+    mine, theirs = PostgresDatabase(database_url), PostgresDatabase(database_url)
+    run_id = f"run-{uuid.uuid4().hex}"
+    record = RunRecord(run_id, "g", RunStatus.WAITING, "graph_fn", {}, None, None, 1.0, 1.0)
+    await theirs.put_run(record)
+    await theirs.flush()
+    try:
+        async with mine.follow_run(run_id) as followed:
+            assert not await followed.changed(0.3)  # listening now; nothing changed
+            await theirs.signal_run(f"{run_id}-other", "cancel")
+            assert not await followed.changed(0.3)  # another run's change
+            started = time.monotonic()
+            await theirs.signal_run(run_id, "cancel")
+            assert await followed.changed(5)
+            assert time.monotonic() - started < 0.05
+            taken = RunRecord(
+                run_id, "g", RunStatus.CANCELLED, "graph_fn", {}, None, None, 1.0, 1.0
+            )
+            assert await theirs.claim_run(taken, expect_status=RunStatus.WAITING, expect_owner=None)
+            assert await followed.changed(5)  # a claim by another process is a change too
+    finally:
+        await mine.close()
+        await theirs.close()
+
+
+async def test_a_follower_looks_again_and_listens_again_when_its_connection_ends(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aethergraph.storage.postgres import changes
+    from aethergraph.storage.postgres.database import PostgresDatabase
+
+    monkeypatch.setattr(changes, "RELISTEN_S", 0.0)
+    mine, theirs = PostgresDatabase(database_url), PostgresDatabase(database_url)
+    try:
+        async with mine.follow_run("r1") as followed:
+            assert not await followed.changed(0.2)
+            listener = (await mine.storage())._changes
+            assert listener._conn is not None
+            pid = listener._conn.get_server_pid()
+            await theirs.kv_set_many({}, expires_at=None)  # opens its pool
+            store = await theirs.storage()
+            await store._pool.execute("SELECT pg_terminate_backend($1)", pid)
+            assert await followed.changed(5)  # woken to look at the store: it may have missed one
+            assert not await followed.changed(0.2)  # listening again, on a new connection
+            assert listener._conn is not None
+            assert listener._conn.get_server_pid() != pid
+            await theirs.signal_run("r1", "cancel")
+            assert await followed.changed(5)
+    finally:
+        await mine.close()
+        await theirs.close()
+
+
 def test_a_database_url_that_is_not_postgresql_is_refused_at_configure() -> None:
     with (
         current_runtime().scoped(),
@@ -239,6 +298,73 @@ async def test_processes_with_one_artifact_root_read_each_others_artifact_bytes(
         assert await conn.fetchval(f'SELECT count(*) FROM "{schema}".blobs') == 0
     finally:
         await conn.close()
+
+
+async def test_a_process_naming_no_artifact_root_uses_the_one_the_database_records(
+    database_url: str, tmp_path: Path
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    configure(artifact_root=shared)
+    mine = (await run_async(save_text, {"text": "kept under the root"}))["id"]
+    assert await async_peer("read", mine, url=database_url) == "READ kept under the root"
+    line = await async_peer("save", "saved by a process naming no root", url=database_url)
+    blobs = sorted(b.read_bytes() for b in (shared / "artifacts" / "sha256").rglob("*/*"))
+    assert blobs == [b"kept under the root", b"saved by a process naming no root"]
+    assert await read_artifact_async(line.removeprefix("ARTIFACT ")) == blobs[1]
+
+
+async def test_another_folder_as_artifact_root_of_the_same_database_is_refused_naming_both(
+    database_url: str, tmp_path: Path
+) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    configure(artifact_root=first)
+    await run_async(save_text, {"text": "in the first root"})
+    with current_runtime().scoped():
+        configure(database_url=database_url, artifact_root=second)
+        expected = (
+            rf"artifact root '{second}' is not the folder the database .* keeps artifact bytes "
+            rf"in: that one was first used at '{first}'.*ARTIFACT_ROOT"
+        )
+        with pytest.raises(ConfigurationError, match=expected):
+            await run_async(save_text, {"text": "in the second root"})
+    assert not list((second / "artifacts").rglob("*/*/*"))  # no blob was written there
+
+
+async def test_the_same_artifact_root_reached_at_another_path_is_accepted(
+    database_url: str, tmp_path: Path
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    configure(artifact_root=shared)
+    kept = (await run_async(save_text, {"text": "one folder, two paths"}))["id"]
+    mounted = tmp_path / "mounted-elsewhere"
+    mounted.symlink_to(shared)
+    line = await async_peer("read", kept, url=database_url, artifact_root=mounted)
+    assert line == "READ one folder, two paths"
+
+
+async def test_a_recorded_artifact_root_unreachable_here_is_warned_about_naming_it(
+    database_url: str, postgres_dsn: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from aethergraph.storage.postgres import PostgresStorage
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    configure(artifact_root=shared)
+    await run_async(save_text, {"text": "under a root that goes away"})
+    shared.rename(tmp_path / "unmounted")
+    schema = database_url.rsplit("schema=", 1)[1]
+    with caplog.at_level(logging.WARNING, logger="aethergraph"):
+        store = await PostgresStorage.connect(postgres_dsn, schema=schema)
+    try:
+        assert store.artifact_root is None  # blobs it saves go to the table
+        assert f"keeps artifact bytes under the artifact root '{shared}'" in caplog.text
+        assert "AETHERGRAPH_ARTIFACT_ROOT" in caplog.text
+    finally:
+        await store.close()
 
 
 @pytest.mark.parametrize("wrong", ["missing", "a file"])

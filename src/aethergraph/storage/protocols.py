@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+    from contextlib import AbstractAsyncContextManager
     from pathlib import Path
 
     from aethergraph.storage.records import (
@@ -35,6 +36,7 @@ __all__ = [
     "LogStore",
     "NodeStore",
     "OwnerStore",
+    "RunChanges",
     "RunEventStore",
     "RunSignalStore",
     "RunStore",
@@ -255,16 +257,30 @@ class WaitStore(Protocol):
         """Matching waits, oldest first."""
 
 
+class RunChanges(Protocol):
+    """The changes to one run that other processes make, as a ``ChangeFeed`` follows them."""
+
+    async def changed(self, within: float) -> bool:
+        """``True`` at a change to the run since the last return; ``False`` after ``within`` s.
+
+        Also ``True`` now and then while the backend cannot tell (look at the store then).
+        """
+
+
 @runtime_checkable
 class ChangeFeed(Protocol):
     """A backend that can wake a process when another one answers its waits or signals its runs.
 
     Optional: the run monitor awaits ``changes`` instead of sleeping between its looks at the
-    store when the backend has it (PostgreSQL's ``LISTEN``); others are polled.
+    store when the backend has it (PostgreSQL's ``LISTEN``); others are polled. A run held for
+    its answer follows its own changes only (``follow_run``).
     """
 
     async def changes(self) -> None:
         """Return at the next such change from another process (bound it with a timeout)."""
+
+    def follow_run(self, run_id: str) -> AbstractAsyncContextManager[RunChanges]:
+        """The changes to run ``run_id``, followed from entering until leaving."""
 
 
 class Storage(

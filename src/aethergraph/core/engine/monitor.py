@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from aethergraph.core.engine.lifecycle import RunState
     from aethergraph.core.engine.runtime import Runtime
 
-__all__ = ["POLL_S", "request_cancel", "watch_process_runs"]
+__all__ = ["POLL_S", "beat_if_due", "request_cancel", "watch_process_runs"]
 
 POLL_S = 0.2
 """Seconds between two looks at the store for signals and answers from other processes."""
@@ -43,6 +43,18 @@ def watch_process_runs(runtime: Runtime, storage: Storage) -> None:
     runtime.executor.background(_monitor(runtime, storage, key))
 
 
+async def beat_if_due(runtime: Runtime, storage: Storage) -> None:
+    """Record this process's heartbeat in ``storage`` if its last one there is ``BEAT_S`` old.
+
+    Every loop that hosts or holds runs calls this often; the process beats once per ``BEAT_S``.
+    """
+    beats = _beats.setdefault(storage, {})
+    now = runtime.clock.time()
+    if now - beats.get(runtime.owner_id, float("-inf")) >= BEAT_S:
+        beats[runtime.owner_id] = now
+        await storage.beat(runtime.owner_id, now)
+
+
 def _live_on(runtime: Runtime, storage: Storage, loop: asyncio.AbstractEventLoop) -> list[RunState]:
     return [
         s
@@ -55,7 +67,6 @@ async def _monitor(
     runtime: Runtime, storage: Storage, key: tuple[asyncio.AbstractEventLoop, int]
 ) -> None:
     loop = key[0]
-    beats = _beats.setdefault(storage, {})
     feed = storage if isinstance(storage, ChangeFeed) else None
     looked = False  # the first look waits a poll: a run that ends sooner is spared the reads
     try:
@@ -63,10 +74,7 @@ async def _monitor(
             live = _live_on(runtime, storage, loop)
             if not live:
                 return
-            now = runtime.clock.time()
-            if now - beats.get(runtime.owner_id, float("-inf")) >= BEAT_S:
-                await storage.beat(runtime.owner_id, now)
-                beats[runtime.owner_id] = now
+            await beat_if_due(runtime, storage)
             if looked:
                 by_id = {s.run_id: s for s in live}
                 for run_id, signal in await storage.take_run_signals(list(by_id)):

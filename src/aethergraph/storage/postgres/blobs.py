@@ -10,11 +10,20 @@ go to a content-addressed folder there instead (``BlobFolder``: ``artifacts/sha2
 pass through the database, and ``local_path`` is the blob's own file. Blobs the database kept
 before the root was set stay readable: a blob missing from the folder is looked up in the table
 (and copied into the folder when it must appear as a file).
+
+The database records the root it is used with (``agree_on_root``): a process naming another
+folder is refused, and one naming none uses the recorded root when it can reach it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
+import os
+import time
+import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aethergraph.errors import ConfigurationError
@@ -22,11 +31,18 @@ from aethergraph.storage.blob_cache import CachedBlobs
 from aethergraph.storage.blob_folder import BlobFolder
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     import asyncpg
 
-__all__ = ["ArtifactRootBlobs", "PostgresBlobs", "open_artifact_root"]
+__all__ = [
+    "ROOT_MARKER",
+    "ArtifactRootBlobs",
+    "PostgresBlobs",
+    "agree_on_root",
+    "open_artifact_root",
+    "root_id",
+]
+
+logger = logging.getLogger(__name__)
 
 _SETTING = "AETHERGRAPH_ARTIFACT_ROOT (or configure(artifact_root=...))"
 
@@ -132,3 +148,74 @@ def open_artifact_root(root: Path) -> BlobFolder:
             f"process write access to it, or point {_SETTING} at a folder it can write"
         ) from exc
     return blobs
+
+
+ROOT_MARKER = ".aethergraph-root"
+"""The file in an artifact root that names it: an id made by the first process that used it."""
+
+_RECORD_ROOT = (
+    "INSERT INTO artifact_root (id, path, since) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
+)
+_RECORDED_ROOT = "SELECT id, path FROM artifact_root"
+
+
+def root_id(root: Path) -> str:
+    """The id in the artifact root's marker file, which is made (once, whole) if missing."""
+    marker = root / ROOT_MARKER
+    if not marker.exists():
+        staged = root / f"{ROOT_MARKER}.{uuid.uuid4().hex}"
+        staged.write_text(uuid.uuid4().hex)
+        try:
+            os.link(staged, marker)  # in place whole, or not at all when another process won
+        except FileExistsError:
+            pass
+        finally:
+            staged.unlink()
+    return marker.read_text().strip()
+
+
+async def agree_on_root(
+    pool: asyncpg.Pool, root: Path | None, location: str
+) -> tuple[Path, BlobFolder] | None:
+    """The artifact root this process keeps blob bytes in, with its folder; ``None``: the table.
+
+    The database records the first root used with it (its marker id and path). A root given
+    here must be that same folder, wherever it is mounted: another one is refused, as its blobs
+    would be invisible to the other processes. A process that gives none uses the recorded root
+    when it is reachable at its recorded path, and the table otherwise (with a warning: blobs
+    kept in the root cannot be read here).
+    """
+    if root is not None:
+        folder = await asyncio.to_thread(open_artifact_root, root)
+        mine = await asyncio.to_thread(root_id, root)
+        await pool.execute(_RECORD_ROOT, mine, str(root), time.time())
+    recorded = await pool.fetchrow(_RECORDED_ROOT)
+    if recorded is None:
+        return None
+    if root is not None:
+        if recorded["id"] != mine:
+            raise ConfigurationError(
+                f"the artifact root {str(root)!r} is not the folder the database at {location} "
+                f"keeps artifact bytes in: that one was first used at {recorded['path']!r} "
+                f"(its {ROOT_MARKER} file says {recorded['id']}, this folder's says {mine}). "
+                f"Point {_SETTING} at where that folder is mounted on this machine"
+            )
+        return root, folder
+    path = Path(recorded["path"])
+    try:
+        folder = await asyncio.to_thread(open_artifact_root, path)
+        if await asyncio.to_thread(root_id, path) != recorded["id"]:
+            raise ConfigurationError(f"{path} holds another artifact root")
+    except ConfigurationError as exc:
+        logger.warning(
+            "the database at %s keeps artifact bytes under the artifact root %r, which cannot "
+            "be used here (%s): artifacts kept there cannot be read by this process; set %s to "
+            "where that folder is mounted",
+            location,
+            str(path),
+            exc,
+            _SETTING,
+            extra={"artifact_root": str(path)},
+        )
+        return None
+    return path, folder

@@ -14,6 +14,7 @@ one is given (a filesystem every worker mounts; see ``blobs``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import urllib.parse
 from typing import TYPE_CHECKING, Any
 
@@ -21,9 +22,10 @@ from aethergraph.errors import StorageError
 from aethergraph.storage.postgres.storage import PostgresStorage
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator, Mapping, Sequence
+    from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
     from pathlib import Path
 
+    from aethergraph.storage.postgres.changes import FollowedRun
     from aethergraph.storage.records import (
         Artifact,
         Event,
@@ -94,6 +96,7 @@ class PostgresDatabase:
                     artifact_root=self.artifact_root,
                 )
                 self._migrated = True
+                self.artifact_root = store.artifact_root  # the one the database records
                 self._stores[loop] = store
                 closer = self._close_with_loop(loop, store)
                 await anext(closer)  # registers it with the loop's async generator shutdown
@@ -145,6 +148,12 @@ class PostgresDatabase:
     async def changes(self) -> None:
         """Return once another process answered a wait or signalled a run."""
         await (await self.storage()).changes()
+
+    @contextlib.asynccontextmanager
+    async def follow_run(self, run_id: str) -> AsyncIterator[FollowedRun]:
+        """The changes other processes make to run ``run_id`` (its answers and signals)."""
+        async with (await self.storage()).follow_run(run_id) as followed:
+            yield followed
 
     def __repr__(self) -> str:
         return f"<PostgresDatabase {self._location!r} loops={len(self._stores)}>"

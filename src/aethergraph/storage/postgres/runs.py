@@ -21,11 +21,13 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from aethergraph.storage.postgres import rows
+from aethergraph.storage.postgres.changes import notify_sql
 from aethergraph.storage.postgres.sql import Where, insert, select, upsert, upsert_unnest
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from aethergraph.storage.postgres.changes import ChangeListener
     from aethergraph.storage.records import NodeRecord, RunEvent, RunRecord, RunStatus
 
 __all__ = ["FLUSH_DEADLINE", "PostgresRuns"]
@@ -39,11 +41,13 @@ _SELECT_RUNS = select("runs", rows.RUN_COLUMNS)
 _STATUS, _OWNER = rows.RUN_COLUMNS.index("status"), rows.RUN_COLUMNS.index("owner")
 _INSERT_RUN = f"{insert('runs', rows.RUN_COLUMNS)} ON CONFLICT (run_id) DO NOTHING RETURNING 1"
 _n = len(rows.RUN_COLUMNS)
-_CLAIM_RUN = (
+# A claim notifies the run's id: a process holding the run (waiting for its answer) wakes when
+# another one, or another loop of its own, changes it (cancels it, takes it over).
+_CLAIM_RUN = notify_sql(
     "UPDATE runs SET "
     + ", ".join(f"{c} = ${i}" for i, c in enumerate(rows.RUN_COLUMNS[1:], start=2))
-    + f" WHERE run_id = $1 AND status = ${_n + 1} AND owner IS NOT DISTINCT FROM ${_n + 2}"
-    " RETURNING 1"
+    + f" WHERE run_id = $1 AND status = ${_n + 1} AND owner IS NOT DISTINCT FROM ${_n + 2}",
+    _n + 3,
 )
 _RUN_TYPES = ("text",) * 7 + ("float8",) * 3 + ("text",) * 4
 _NODE_TYPES = ("text",) * 7 + ("int4", "float8", "float8")
@@ -113,6 +117,7 @@ class PostgresRuns:
     """Runs, nodes, run events, owners and signals, through one connection pool."""
 
     _pool: asyncpg.Pool
+    _changes: ChangeListener
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -270,8 +275,10 @@ class PostgresRuns:
         await self._write_held()  # other held runs go first, as they were stored first
         if expect_status is None:
             return await self._pool.fetchval(_INSERT_RUN, *row) is not None
-        claimed = await self._pool.fetchval(_CLAIM_RUN, *row, str(expect_status), expect_owner)
-        return claimed is not None
+        channel = self._changes.channel
+        return bool(
+            await self._pool.fetch(_CLAIM_RUN, *row, str(expect_status), expect_owner, channel)
+        )
 
     # -- nodes -----------------------------------------------------------------------------
     async def put_node(self, record: NodeRecord) -> None:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SCHEMA_VERSION", "migrate"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _DDL = (
     "CREATE TABLE IF NOT EXISTS aethergraph_meta (version integer NOT NULL)",
@@ -78,6 +78,10 @@ _DDL = (
         options text, channel text NOT NULL, created_at double precision NOT NULL,
         deadline double precision, reply text)""",
     "CREATE INDEX IF NOT EXISTS waits_run_id ON waits (run_id)",
+    # v2: the artifact root the database is used with (one row; see blobs.agree_on_root).
+    """CREATE TABLE IF NOT EXISTS artifact_root (
+        one boolean PRIMARY KEY DEFAULT true CHECK (one), id text NOT NULL, path text NOT NULL,
+        since double precision NOT NULL)""",
 )
 
 

@@ -23,7 +23,7 @@ from aethergraph.storage.postgres import rows
 from aethergraph.storage.postgres.blobs import (
     ArtifactRootBlobs,
     PostgresBlobs,
-    open_artifact_root,
+    agree_on_root,
 )
 from aethergraph.storage.postgres.changes import ChangeListener, notify_sql
 from aethergraph.storage.postgres.runs import PostgresRuns
@@ -33,9 +33,11 @@ from aethergraph.storage.records import WaitStatus, words
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+    from contextlib import AbstractAsyncContextManager
     from pathlib import Path
 
     from aethergraph.storage.blob_folder import BlobFolder
+    from aethergraph.storage.postgres.changes import FollowedRun
     from aethergraph.storage.records import Artifact, Event, LogEntry, WaitRecord
 
 __all__ = ["PostgresStorage"]
@@ -88,8 +90,11 @@ class PostgresStorage(BlobAccess, PostgresRuns):
         dsn: str,
         schema: str,
         artifact_folder: BlobFolder | None = None,
+        artifact_root: Path | None = None,
     ) -> None:
         super().__init__(asyncio.get_running_loop())
+        self.artifact_root = artifact_root
+        """The artifact root's path (``artifact_folder``'s), or ``None``: blobs in the table."""
         self._pool = pool
         self._location = location
         table = PostgresBlobs(pool)
@@ -113,15 +118,14 @@ class PostgresStorage(BlobAccess, PostgresRuns):
 
         ``migrate_schema=False`` skips the schema check, for a process that made it already.
         ``artifact_root``, an existing folder every process on the database can read and write,
-        keeps blob bytes there instead of in the database (``ConfigurationError`` if unusable).
+        keeps blob bytes there instead of in the database (``ConfigurationError`` if unusable, or
+        not the folder the database is used with); without one, the root the database records
+        is used when reachable (see ``blobs.agree_on_root``).
         """
         if not _SCHEMA_NAME.fullmatch(schema):
             raise StorageError(
                 f"{schema!r} is not a usable schema name; use lowercase letters, digits and _"
             )
-        folder = None
-        if artifact_root is not None:
-            folder = await asyncio.to_thread(open_artifact_root, artifact_root)
         parts = urllib.parse.urlsplit(dsn)
         location = f"{parts.hostname}:{parts.port or 5432}{parts.path} schema {schema}"
         try:
@@ -140,7 +144,18 @@ class PostgresStorage(BlobAccess, PostgresRuns):
             )
         except (OSError, asyncpg.PostgresError) as exc:
             raise StorageError(f"cannot open the PostgreSQL storage at {location}: {exc}") from exc
-        return cls(pool, location, dsn, schema, folder)
+        try:
+            agreed = await agree_on_root(pool, artifact_root, location)
+        except BaseException as exc:
+            await pool.close()
+            if isinstance(exc, (OSError, asyncpg.PostgresError)):
+                raise StorageError(
+                    f"cannot open the PostgreSQL storage at {location}: {exc}"
+                ) from exc
+            raise
+        if agreed is None:
+            return cls(pool, location, dsn, schema)
+        return cls(pool, location, dsn, schema, agreed[1], agreed[0])
 
     @property
     def location(self) -> str:
@@ -329,6 +344,10 @@ class PostgresStorage(BlobAccess, PostgresRuns):
         bounds the wait with a timeout.
         """
         await self._changes.wait()
+
+    def follow_run(self, run_id: str) -> AbstractAsyncContextManager[FollowedRun]:
+        """The changes other processes make to run ``run_id`` (its answers and signals)."""
+        return self._changes.follow(run_id)
 
     async def get_wait(self, wait_id: str) -> WaitRecord | None:
         """The wait, or ``None``."""

@@ -46,7 +46,12 @@ from aethergraph.core.engine.executors.waiting_runs import (
     stored_outcome,
 )
 from aethergraph.core.engine.failure import describe
-from aethergraph.core.engine.lifecycle import execute, mark_stored, state_of_recorded_run
+from aethergraph.core.engine.lifecycle import (
+    execute,
+    handed_over,
+    mark_stored,
+    state_of_recorded_run,
+)
 from aethergraph.core.engine.options import NO_OPTIONS
 from aethergraph.core.engine.run import execution_of
 from aethergraph.core.engine.runtime import current_runtime
@@ -333,9 +338,7 @@ class RayExecutor:
         """Hand the run over to the worker of ``slot``; its outputs (or what it raised there)."""
         storage = runtime.storage()
         local = runtime.live.pop(current.run_id, None)  # the worker hosts it from here on
-        # A waiting run comes back from its holder answered: it runs again from here on (the
-        # worker publishes that, as for any run it starts).
-        handed = dataclasses.replace(current, owner=slot.owner, status=RunStatus.RUNNING)
+        handed = handed_over(current, slot.owner)  # a held waiting run goes on, answered
         # A run admitted here that never executed is this process's alone: no other can claim
         # it while it runs (its owner is alive), so it is handed over as it is held, and the
         # worker writes it with its first write. Any other run is handed over in the store,

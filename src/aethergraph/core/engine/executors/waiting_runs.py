@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from aethergraph.core.engine.lifecycle import mark_stored
 from aethergraph.core.engine.liveness import BEAT_S
-from aethergraph.core.engine.monitor import POLL_S
+from aethergraph.core.engine.monitor import POLL_S, beat_if_due
 from aethergraph.errors import RunCancelledError, RunError
 from aethergraph.storage.protocols import ChangeFeed
 from aethergraph.storage.records import RunEvent, RunStatus, WaitStatus
@@ -39,9 +39,11 @@ __all__ = ["hold_until_answered", "release_waiting", "stored_outcome"]
 _PAGE = 1000
 
 HELD_POLL_S = 1.0
-"""Seconds between two looks at a held run when the store wakes its holder (PostgreSQL's NOTIFY)
-on the changes that come from other processes (answers, signals); those from this process (a
-cancel, a reply that resumes the run here) are seen at the next look."""
+"""Seconds between two looks at a held run when the store cannot wake its holder."""
+HELD_LOOK_S = 30.0
+"""Seconds between two looks at a held run when the store wakes its holder at each change to it
+(PostgreSQL's NOTIFY, which every answer, signal and claim of a run sends, from any process): a
+look for a change missed meanwhile."""
 
 
 async def hold_until_answered(runtime: Runtime, run_id: str, worker: str) -> RunRecord | None:
@@ -68,27 +70,38 @@ async def hold_until_answered(runtime: Runtime, run_id: str, worker: str) -> Run
 
 
 async def _hold(runtime: Runtime, storage: Storage, run_id: str) -> RunRecord | None:
-    last_beat = float("-inf")
-    while True:
-        now = runtime.clock.time()
-        if now - last_beat >= BEAT_S:  # alive to other hosts, so replies leave it to us
-            await storage.beat(runtime.owner_id, now)
-            last_beat = now
-        current = await storage.get_run(run_id)
-        if current is None or current.owner != runtime.owner_id:
-            return None
-        if any(s == "cancel" for _, s in await storage.take_run_signals([run_id])):
-            await _cancel(runtime, storage, current)
-        if current.status is not RunStatus.WAITING:
-            return None
-        opened = await storage.list_waits(run_id=run_id, status=WaitStatus.OPEN)
-        deadlines = [w.deadline for w in opened if w.deadline is not None]
-        if not opened or (deadlines and min(deadlines) <= runtime.clock.time()):
-            # Answered, or a wait ran past its deadline: the worker it goes to expires it.
-            await _answered(runtime, storage, run_id)
-            return current
-        due = min(deadlines, default=float("inf")) - runtime.clock.time()
-        await _changes(storage, min(HELD_POLL_S, due))
+    """Look at the held run when it changes (or its wait's deadline comes) until it can go on.
+
+    Between looks the holder keeps its process beating (once per process, see ``beat_if_due``).
+    """
+    feed = storage.follow_run(run_id) if isinstance(storage, ChangeFeed) else None
+    async with feed if feed is not None else contextlib.nullcontext() as followed:
+        look_every = HELD_LOOK_S if followed is not None else HELD_POLL_S
+        while True:
+            await beat_if_due(runtime, storage)
+            current = await storage.get_run(run_id)
+            if current is None or current.owner != runtime.owner_id:
+                return None
+            if any(s == "cancel" for _, s in await storage.take_run_signals([run_id])):
+                await _cancel(runtime, storage, current)
+            if current.status is not RunStatus.WAITING:
+                return None
+            opened = await storage.list_waits(run_id=run_id, status=WaitStatus.OPEN)
+            deadline = min((w.deadline for w in opened if w.deadline is not None), default=None)
+            if not opened or (deadline is not None and deadline <= runtime.clock.time()):
+                # Answered, or a wait ran past its deadline: the worker it goes to expires it.
+                await _answered(runtime, storage, run_id)
+                return current
+            next_look = runtime.clock.time() + look_every
+            if deadline is not None:
+                next_look = min(next_look, deadline)
+            while (left := next_look - runtime.clock.time()) > 0:
+                if followed is None:
+                    await asyncio.sleep(left)
+                    break
+                if await followed.changed(min(left, BEAT_S)):
+                    break
+                await beat_if_due(runtime, storage)
 
 
 async def _answered(runtime: Runtime, storage: Storage, run_id: str) -> None:

@@ -11,6 +11,7 @@ record and publishes an event on the run's stream.
 from aethergraph.core.engine.lifecycle.admission import (
     admit,
     execute,
+    handed_over,
     mark_stored,
     name_child_run,
     run_admitted,
@@ -33,6 +34,7 @@ __all__ = [
     "Taken",
     "admit",
     "execute",
+    "handed_over",
     "mark_stored",
     "name_child_run",
     "run_admitted",

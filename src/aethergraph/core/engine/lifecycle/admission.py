@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 __all__ = [
     "admit",
     "execute",
+    "handed_over",
     "mark_stored",
     "name_child_run",
     "run_admitted",
@@ -323,6 +324,16 @@ def _check_prior(
             "code it started with, or start a new run. Changing what a tool does inside is fine."
         )
     return None
+
+
+def handed_over(record: RunRecord, owner: str) -> RunRecord:
+    """The record of a run handed to process ``owner`` to execute it: running, owned by it.
+
+    A waiting run goes on once its answers are in (its new owner publishes that it runs, as for
+    any run it starts). The dispatcher stores this record, or hands it over to be stored.
+    """
+    status = RunStatus.RUNNING if record.status is RunStatus.WAITING else record.status
+    return dataclasses.replace(record, owner=owner, status=status)
 
 
 async def mark_stored(
