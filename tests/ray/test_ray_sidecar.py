@@ -6,9 +6,11 @@ configured by the environment (AETHERGRAPH_EXECUTOR=ray and the cluster's addres
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -168,3 +170,69 @@ def test_a_ray_address_without_the_ray_executor_is_a_usage_error(tmp_path: Path)
     )
     assert done.returncode == 2
     assert "--ray-address auto (or AETHERGRAPH_RAY_ADDRESS) needs --executor ray" in done.stderr
+
+
+async def test_mcp_serve_runs_tools_on_ray_workers_and_its_reply_command_resumes_them(
+    ray_env: dict[str, str], ray_database_url: str
+) -> None:
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
+    from aethergraph.core.engine.runtime import current_runtime
+    from aethergraph.runtime import get_run_async
+
+    server = subprocess.Popen(
+        [AETHERGRAPH, "mcp", "serve", "--load-module", "tests.ray.graphs", "--http", "--port", "0"],
+        cwd=REPO,
+        env=ray_env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stderr is not None
+        line = await asyncio.to_thread(server.stderr.readline)
+        assert line.startswith("MCP server at "), line
+        async with (
+            streamable_http_client(line.split()[-1]) as (read, write),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            done = await session.call_tool("ray_echo", {"i": 6})
+            assert not done.is_error, done.content
+            assert done.structured_content is not None
+            outputs = done.structured_content["outputs"]
+            assert outputs["i"] == 6
+            assert outputs["pid"] not in (server.pid, os.getpid())  # on a worker
+            asked = await session.call_tool("ray_ask", {"question": "Tag it?"})
+            assert asked.structured_content is not None
+            assert asked.structured_content["status"] == "waiting"
+            how = asked.structured_content["how_to_answer"]
+        # The command the result gives reaches the same store (no workspace of its own) and
+        # executor; the server holding the run sends it to a worker.
+        assert "--executor ray" in how
+        assert "--workspace" not in how
+        command = shlex.split(how.replace("ANSWER", "tagged"))
+        assert command[0] == "aethergraph"
+        replied = await asyncio.create_subprocess_exec(
+            AETHERGRAPH, *command[1:], cwd=REPO, env=ray_env
+        )
+        assert await replied.wait() == 0
+        run_id = asked.structured_content["run_id"]
+        with current_runtime().scoped() as runtime:
+            runtime.configure(database_url=ray_database_url)
+            async with asyncio.timeout(60):
+                while (record := await get_run_async(run_id)).status != "succeeded":
+                    assert not record.status.is_terminal, record
+                    await asyncio.sleep(0.05)
+        assert record.outputs is not None
+        assert record.outputs["answer"] == "tagged"
+        assert record.outputs["pid"] not in (server.pid, os.getpid())
+    finally:
+        server.terminate()
+        try:
+            server.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.communicate(timeout=10)

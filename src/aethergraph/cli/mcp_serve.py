@@ -6,7 +6,8 @@ asks a question keeps waiting in this process, and the tool result says so and g
 ``aethergraph reply`` command that answers it; runs still waiting when the server stops stay
 waiting in the workspace, and the same command resumes them. Served over stdio by default, or
 over streamable HTTP with ``--http``; either way the console channel writes to a file in the
-workspace (over stdio, standard output carries the protocol).
+workspace (over stdio, standard output carries the protocol). With ``--executor ray`` (and
+PostgreSQL) the runs execute on Ray workers, as with ``aethergraph serve``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from aethergraph.cli.display import err
-from aethergraph.cli.options import apply_loads, apply_workspace, load_options, workspace_option
+from aethergraph.cli.options import (
+    apply_executor,
+    apply_loads,
+    apply_workspace,
+    executor_options,
+    load_options,
+    workspace_option,
+)
 from aethergraph.core.engine.catalog import find_graph, list_graphs
 from aethergraph.core.engine.events import watch_run
 from aethergraph.core.engine.history import list_waits_async
@@ -177,6 +185,7 @@ def mcp_group() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface (with --http).")
 @click.option("--port", default=8746, show_default=True, help="Port (with --http; 0: any free).")
 @workspace_option
+@executor_options
 def serve_command(
     paths: tuple[str, ...],
     modules: tuple[str, ...],
@@ -184,14 +193,23 @@ def serve_command(
     host: str,
     port: int,
     workspace: str | None,
+    **executor_settings: Any,
 ) -> int:
     """Expose every graph the given files and modules define as an MCP tool."""
     apply_workspace(workspace)
+    apply_executor(**executor_settings)
     apply_loads(paths, modules)
-    # What `aethergraph reply` needs to resume a waiting run: its graphs and its workspace.
+    # What `aethergraph reply` needs to resume a waiting run: its graphs, its workspace, and
+    # where it executes (a run held for its answer goes on here while this server runs).
     loads = [("--load-path", str(Path(p).resolve())) for p in paths]
     loads += [("--load-module", m) for m in modules]
-    loads.append(("--workspace", str(current_runtime().workspace())))
+    runtime = current_runtime()
+    if not isinstance(getattr(runtime.storage(), "url", None), str):  # not PostgreSQL
+        loads.append(("--workspace", str(runtime.workspace())))
+    if executor_settings["executor"] != "in_process":
+        loads.append(("--executor", executor_settings["executor"]))
+        if executor_settings["ray_address"] is not None:
+            loads.append(("--ray-address", executor_settings["ray_address"]))
     reply_args = "".join(f" {flag} {shlex.quote(value)}" for flag, value in loads)
     # Questions are answered with `aethergraph reply`; over stdio, standard output carries the
     # protocol. So the console channel writes to a file in the workspace instead of the terminal.
