@@ -181,19 +181,21 @@ async def test_mcp_serve_runs_tools_on_ray_workers_and_its_reply_command_resumes
     from aethergraph.core.engine.runtime import current_runtime
     from aethergraph.runtime import get_run_async
 
-    server = subprocess.Popen(
-        [AETHERGRAPH, "mcp", "serve", "--load-module", "tests.ray.graphs", "--http", "--port", "0"],
+    serve = ["mcp", "serve", "--load-module", "tests.ray.graphs", "--http", "--port", "0"]
+    server = await asyncio.create_subprocess_exec(
+        AETHERGRAPH,
+        *serve,
         cwd=REPO,
         env=ray_env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
-        text=True,
     )
+    assert server.stderr is not None
     try:
-        assert server.stderr is not None
-        line = await asyncio.to_thread(server.stderr.readline)
+        line = (await server.stderr.readline()).decode()
         assert line.startswith("MCP server at "), line
+        drained = asyncio.ensure_future(server.stderr.read())  # the pipe never fills up
         async with (
             streamable_http_client(line.split()[-1]) as (read, write),
             ClientSession(read, write) as session,
@@ -229,10 +231,11 @@ async def test_mcp_serve_runs_tools_on_ray_workers_and_its_reply_command_resumes
         assert record.outputs is not None
         assert record.outputs["answer"] == "tagged"
         assert record.outputs["pid"] not in (server.pid, os.getpid())
+        drained.cancel()
     finally:
         server.terminate()
         try:
-            server.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
+            await asyncio.wait_for(server.wait(), 60)
+        except TimeoutError:
             server.kill()
-            server.communicate(timeout=10)
+            await server.wait()
