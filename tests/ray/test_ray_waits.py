@@ -188,6 +188,7 @@ async def test_a_held_run_is_looked_at_when_it_changes_rather_than_polled(
     from aethergraph.storage.postgres.storage import PostgresStorage
 
     work, run_id = await waiting_run("Quiet?")
+    await asyncio.sleep(0.5)  # its holder's own claim notifies it too: one look, at once
     looks: list[float] = []
     read = PostgresStorage.get_run
 

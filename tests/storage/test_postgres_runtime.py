@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -174,22 +175,23 @@ async def test_an_answer_from_another_process_wakes_the_run_within_50_ms(
     assert max(lags) < 0.05, f"answers arrived {lags} s after the replies were stored"
 
 
-async def test_a_signal_from_another_storage_object_wakes_changes_at_once(
+async def test_a_signal_from_another_storage_object_is_heard_at_once_naming_its_run(
     database_url: str,
 ) -> None:
     from aethergraph.storage.postgres.database import PostgresDatabase
 
     mine, theirs = PostgresDatabase(database_url), PostgresDatabase(database_url)
     try:
-        async with asyncio.timeout(5):
-            first = asyncio.ensure_future(mine.changes())  # starts listening
-            while not first.done():
-                await theirs.signal_run("r0", "warm-up")
-                await asyncio.sleep(0.005)
+        async with mine.follow_runs() as followed:
+            assert await followed.changed(0.3) == set()  # listening now; nothing changed
             started = time.monotonic()
             await theirs.signal_run("r1", "cancel")
-            await mine.changes()
-        assert time.monotonic() - started < 0.05
+            assert await followed.changed(5) == {"r1"}
+            assert time.monotonic() - started < 0.05
+            await theirs.signal_run("r2", "cancel")
+            await theirs.signal_run("r3", "cancel")
+            await asyncio.sleep(0.1)
+            assert await followed.changed(5) == {"r2", "r3"}  # all heard since the last ask
         assert await mine.take_run_signals(["r1"]) == [("r1", "cancel")]
     finally:
         await mine.close()
@@ -434,3 +436,49 @@ async def test_a_reply_after_a_hosts_wait_opened_but_before_it_shows_waiting_rea
     finally:
         host.kill()
         await host.wait()
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.0002, 0.0005, 0.001, 0.002, 0.005])
+async def test_a_write_cancelled_on_its_way_is_neither_lost_nor_refused_when_written_again(
+    postgres_dsn: str, delay: float
+) -> None:
+    from aethergraph.storage.postgres import PostgresStorage
+    from aethergraph.storage.records import RunEvent
+
+    store = await PostgresStorage.connect(postgres_dsn, schema=f"t_{uuid.uuid4().hex}")
+    try:
+        store.append_run_event(RunEvent("r0", 1, 0.5, "run_status", {"status": "running"}))
+        await store.flush()  # the statement is prepared: the next one goes out at once
+        store.append_run_event(RunEvent("r1", 1, 1.0, "run_status", {"status": "running"}))
+        flushing = asyncio.ensure_future(store.flush())
+        await asyncio.sleep(delay)  # the statement is on its way, or applied, or answered
+        flushing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await flushing
+        store.append_run_event(RunEvent("r1", 2, 2.0, "run_status", {"status": "succeeded"}))
+        await store.flush()  # no "seq is taken" for the event the cancelled write stored
+        events = await store.list_run_events("r1")
+        assert [(e.seq, e.data["status"]) for e in events] == [(1, "running"), (2, "succeeded")]
+    finally:
+        await store.close()
+
+
+async def test_an_event_written_twice_is_stored_once_and_another_with_its_seq_refused(
+    postgres_dsn: str,
+) -> None:
+    from aethergraph.errors import StorageError
+    from aethergraph.storage.postgres import PostgresStorage
+    from aethergraph.storage.records import RunEvent
+
+    store = await PostgresStorage.connect(postgres_dsn, schema=f"t_{uuid.uuid4().hex}")
+    try:
+        event = RunEvent("r1", 1, 1.0, "run_status", {"status": "running"})
+        for _ in range(2):  # a write whose outcome was unknown is written again
+            store.append_run_event(event)
+            await store.flush()
+        store.append_run_event(RunEvent("r1", 1, 1.0, "run_status", {"status": "failed"}))
+        with pytest.raises(StorageError, match=r"run event 1 of run 'r1': its seq is taken"):
+            await store.flush()
+        assert [e.data for e in await store.list_run_events("r1")] == [{"status": "running"}]
+    finally:
+        await store.close()

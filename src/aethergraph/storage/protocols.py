@@ -38,6 +38,7 @@ __all__ = [
     "OwnerStore",
     "RunChanges",
     "RunEventStore",
+    "RunsChanges",
     "RunSignalStore",
     "RunStore",
     "Storage",
@@ -267,17 +268,27 @@ class RunChanges(Protocol):
         """
 
 
+class RunsChanges(Protocol):
+    """The changes to any run that other processes make, as a ``ChangeFeed`` follows them."""
+
+    async def changed(self, within: float) -> set[str] | None:
+        """The ids of the runs changed since the last return; empty after ``within`` seconds.
+
+        ``None`` when the backend cannot tell which runs changed (look at all of them then).
+        """
+
+
 @runtime_checkable
 class ChangeFeed(Protocol):
     """A backend that can wake a process when another one answers its waits or signals its runs.
 
-    Optional: the run monitor awaits ``changes`` instead of sleeping between its looks at the
-    store when the backend has it (PostgreSQL's ``LISTEN``); others are polled. A run held for
-    its answer follows its own changes only (``follow_run``).
+    Optional: the run monitor follows the changes to every run (``follow_runs``) instead of
+    polling the store when the backend has it (PostgreSQL's ``LISTEN``), and a run held for its
+    answer follows its own (``follow_run``); others are polled.
     """
 
-    async def changes(self) -> None:
-        """Return at the next such change from another process (bound it with a timeout)."""
+    def follow_runs(self) -> AbstractAsyncContextManager[RunsChanges]:
+        """The changes to every run, followed from entering until leaving."""
 
     def follow_run(self, run_id: str) -> AbstractAsyncContextManager[RunChanges]:
         """The changes to run ``run_id``, followed from entering until leaving."""

@@ -4,8 +4,8 @@ While runs are live on a loop, one monitor task per storage beats the process's 
 others know it is alive), takes the signals other processes left for its runs (``cancel``), and
 picks up answers that other processes stored for its open waits. Within a process everything is
 pushed; across processes the monitor polls the store every ``POLL_S`` seconds, one cheap query
-each, and a backend that is a ``ChangeFeed`` (PostgreSQL) wakes it sooner when another process
-answers or signals.
+each, or, on a backend that is a ``ChangeFeed`` (PostgreSQL), looks at the runs another process
+answered, signalled or claimed when it does, and at all of them every ``FOLLOWED_LOOK_S``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,12 @@ if TYPE_CHECKING:
 __all__ = ["POLL_S", "beat_if_due", "request_cancel", "watch_process_runs"]
 
 POLL_S = 0.2
-"""Seconds between two looks at the store for signals and answers from other processes."""
+"""Seconds between two looks at the store for signals and answers from other processes, when the
+store cannot tell when they come."""
+_EARLY_S = 0.001  # a timer may fire this much before its time
+FOLLOWED_LOOK_S = BEAT_S
+"""Seconds between two looks at all of the live runs when the store tells which runs other
+processes changed (a ``ChangeFeed``): the look for a change missed meanwhile."""
 
 _watched: set[tuple[asyncio.AbstractEventLoop, int]] = set()
 _beats: weakref.WeakKeyDictionary[Storage, dict[str, float]] = weakref.WeakKeyDictionary()
@@ -67,28 +72,36 @@ async def _monitor(
     runtime: Runtime, storage: Storage, key: tuple[asyncio.AbstractEventLoop, int]
 ) -> None:
     loop = key[0]
-    feed = storage if isinstance(storage, ChangeFeed) else None
-    looked = False  # the first look waits a poll: a run that ends sooner is spared the reads
+    feed = storage.follow_runs() if isinstance(storage, ChangeFeed) else None
     try:
-        while True:
-            live = _live_on(runtime, storage, loop)
-            if not live:
-                return
-            await beat_if_due(runtime, storage)
-            if looked:
-                by_id = {s.run_id: s for s in live}
-                for run_id, signal in await storage.take_run_signals(list(by_id)):
-                    if signal == "cancel":
-                        request_cancel(runtime, by_id[run_id])
-                for state in live:
-                    await _pick_up_answers(state)
-            looked = True
-            if feed is None:
-                await asyncio.sleep(POLL_S)
-            else:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(POLL_S):
-                        await feed.changes()
+        async with feed if feed is not None else contextlib.nullcontext() as followed:
+            every = POLL_S if followed is None else FOLLOWED_LOOK_S
+            # The first look comes after one poll: a run that ends sooner is spared the reads,
+            # and what came before the changes were followed is found then.
+            look_at = loop.time() + POLL_S
+            heard: set[str] | None = set()
+            while True:
+                live = _live_on(runtime, storage, loop)
+                if not live:
+                    return
+                await beat_if_due(runtime, storage)
+                now = loop.time()
+                if heard is None or now + _EARLY_S >= look_at:
+                    looked, look_at = live, now + every  # all of them
+                else:
+                    looked = [s for s in live if s.run_id in heard]  # those changed elsewhere
+                if looked:
+                    by_id = {s.run_id: s for s in looked}
+                    for run_id, signal in await storage.take_run_signals(list(by_id)):
+                        if signal == "cancel":
+                            request_cancel(runtime, by_id[run_id])
+                    for state in looked:
+                        await _pick_up_answers(state)
+                # Awake every POLL_S at most, to stop once no run is live here (no reads).
+                if followed is None:
+                    await asyncio.sleep(POLL_S)
+                else:
+                    heard = await followed.changed(min(POLL_S, max(look_at - loop.time(), 0.0)))
     finally:
         _watched.discard(key)
 

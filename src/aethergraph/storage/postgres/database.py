@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
     from pathlib import Path
 
-    from aethergraph.storage.postgres.changes import FollowedRun
+    from aethergraph.storage.postgres.changes import FollowedRun, FollowedRuns
     from aethergraph.storage.records import (
         Artifact,
         Event,
@@ -145,9 +145,11 @@ class PostgresDatabase:
         elif store is not None:
             await store.close()
 
-    async def changes(self) -> None:
-        """Return once another process answered a wait or signalled a run."""
-        await (await self.storage()).changes()
+    @contextlib.asynccontextmanager
+    async def follow_runs(self) -> AsyncIterator[FollowedRuns]:
+        """The changes other processes make to any run (answers, signals, claims)."""
+        async with (await self.storage()).follow_runs() as followed:
+            yield followed
 
     @contextlib.asynccontextmanager
     async def follow_run(self, run_id: str) -> AsyncIterator[FollowedRun]:

@@ -82,7 +82,10 @@ def _write_statement(runs: bool, nodes: bool, events: bool, logs: bool) -> str:
     if events:
         parts.append(
             f"put_events AS (INSERT INTO run_events ({', '.join(rows.RUN_EVENT_COLUMNS)}) "
-            f"SELECT * FROM unnest({_arrays(n, _EVENT_TYPES)}) ON CONFLICT DO NOTHING "
+            f"SELECT * FROM unnest({_arrays(n, _EVENT_TYPES)}) ON CONFLICT (run_id, seq) "
+            # The same event written again (a write whose outcome was unknown) is stored.
+            "DO UPDATE SET ts = EXCLUDED.ts WHERE (run_events.ts, run_events.type, "
+            "run_events.data) = (EXCLUDED.ts, EXCLUDED.type, EXCLUDED.data) "
             "RETURNING run_id, seq)"
         )
         n += len(_EVENT_TYPES)
@@ -189,8 +192,17 @@ class PostgresRuns:
                 if held:
                     params.extend(zip(*held, strict=True))
             statement = _write_statement(bool(runs), bool(nodes), bool(events), bool(logs))
+            # Once sent, the statement may be applied whatever happens to its caller: a cancel
+            # waits for its outcome, so rows written are never held (and written) again.
+            write = asyncio.ensure_future(self._pool.fetch(statement, *params))
+            cancelled: asyncio.CancelledError | None = None
+            while not write.done():
+                try:
+                    await asyncio.wait([write])
+                except asyncio.CancelledError as exc:
+                    cancelled = exc
             try:
-                written = await self._pool.fetch(statement, *params)
+                written = write.result()
             except BaseException:
                 with self._held_lock:  # nothing was written: the next write retries them
                     self._held_events[:0], self._held_logs[:0] = events, logs
@@ -205,6 +217,8 @@ class PostgresRuns:
                     for (run_id, seq), n in taken.items()
                     for _ in range(n)
                 )
+            if cancelled is not None:
+                raise cancelled
 
     # -- runs ------------------------------------------------------------------------------
     async def put_run(self, record: RunRecord) -> None:

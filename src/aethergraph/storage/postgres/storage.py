@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from aethergraph.storage.blob_folder import BlobFolder
-    from aethergraph.storage.postgres.changes import FollowedRun
+    from aethergraph.storage.postgres.changes import FollowedRun, FollowedRuns
     from aethergraph.storage.records import Artifact, Event, LogEntry, WaitRecord
 
 __all__ = ["PostgresStorage"]
@@ -325,7 +325,7 @@ class PostgresStorage(BlobAccess, PostgresRuns):
     async def put_wait(self, record: WaitRecord) -> None:
         """Insert or replace a wait; a replaced wait keeps its place.
 
-        An answered wait wakes the process hosting its run (``changes``) when it commits.
+        An answered wait wakes the process hosting its run (``follow_runs``) when it commits.
         """
         row = rows.wait_row(record)
         if record.status is WaitStatus.ANSWERED:
@@ -334,20 +334,19 @@ class PostgresStorage(BlobAccess, PostgresRuns):
             await self._pool.execute(_PUT_WAIT, *row)
 
     async def signal_run(self, run_id: str, signal: str) -> None:
-        """Leave a signal for the run's owner, and wake it (``changes``)."""
+        """Leave a signal for the run's owner, and wake it (``follow_runs``)."""
         await self._pool.execute(_SIGNAL_NOTIFY, run_id, signal, self._changes.channel)
 
-    async def changes(self) -> None:
-        """Return once another process answered a wait or signalled a run.
+    def follow_runs(self) -> AbstractAsyncContextManager[FollowedRuns]:
+        """The changes other processes make to any run (answers, signals, claims).
 
-        Listens (``LISTEN``) from the first call on, on a connection of its own; the caller
-        bounds the wait with a timeout.
+        Listens (``LISTEN``) from the first wait on, on a connection of its own.
         """
-        await self._changes.wait()
+        return self._changes.follow_runs()
 
     def follow_run(self, run_id: str) -> AbstractAsyncContextManager[FollowedRun]:
-        """The changes other processes make to run ``run_id`` (its answers and signals)."""
-        return self._changes.follow(run_id)
+        """The changes other processes make to run ``run_id`` (answers, signals, claims)."""
+        return self._changes.follow_run(run_id)
 
     async def get_wait(self, wait_id: str) -> WaitRecord | None:
         """The wait, or ``None``."""

@@ -153,7 +153,7 @@ async def stored_outcome(runtime: Runtime, run_id: str) -> dict[str, Any]:
                 f"run {run_id} of graph {record.graph_id!r} ended {record.status} in another "
                 f"process: {record.error}"
             )
-        await _changes(storage, POLL_S)
+        await asyncio.sleep(POLL_S)  # its end is no notification: looked for every POLL_S
 
 
 async def _cancel(runtime: Runtime, storage: Storage, record: RunRecord) -> None:
@@ -164,19 +164,6 @@ async def _cancel(runtime: Runtime, storage: Storage, record: RunRecord) -> None
             await storage.put_wait(wait)
         await storage.flush()
     raise RunCancelledError(f"run {record.run_id} of graph {record.graph_id!r} was cancelled")
-
-
-async def _changes(storage: Storage, poll_s: float) -> None:
-    """Return after ``poll_s``, or sooner when another process answers a wait or signals a run.
-
-    Without a change feed to wake it, after ``POLL_S``.
-    """
-    if not isinstance(storage, ChangeFeed):
-        await asyncio.sleep(POLL_S)
-        return
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(poll_s):
-            await storage.changes()
 
 
 async def release_waiting(runtime: Runtime, run_id: str, owner: str) -> None:
