@@ -20,6 +20,7 @@ from aethergraph.runtime import (
     get_run_async,
     list_run_events_async,
     list_runs_async,
+    submit_run_async,
     watch_run,
 )
 from tests.ray import graphs
@@ -216,3 +217,20 @@ async def test_a_graph_in_a_module_the_workers_cannot_import_fails_saying_what_t
         assert "cannot import module" in str(record.error)
     finally:
         sys.modules.pop(name, None)
+
+
+async def test_a_run_just_sent_to_its_worker_reads_as_running_in_the_dispatching_process(
+    on_ray: RayExecutor,
+) -> None:
+    await run_async(graphs.echo, {"i": 0})  # the workers are up: the run is handed at once
+    run_id = await submit_run_async(graphs.block)  # stored here, with this process as owner
+    seen = []
+    async with asyncio.timeout(30):
+        while not any(s.inflight for s in on_ray._slots):  # noqa: ASYNC110 - the dispatch
+            await asyncio.sleep(0)
+        # Until its worker writes it, the stored record names this process, which no longer
+        # hosts the run but answers for it: a reader here does not take it for an orphan.
+        for _ in range(20):
+            seen.append((await get_run_async(run_id)).status)
+    assert set(seen) == {RunStatus.RUNNING}
+    assert await cancel_run_async(run_id) is RunStatus.CANCELLED

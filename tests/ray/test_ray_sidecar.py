@@ -126,7 +126,14 @@ def test_a_run_waiting_on_ray_is_answered_on_the_page_and_finishes_on_a_worker(
     deadline = time.monotonic() + 60
     while (run := api.get(f"/runs/{run_id}").json())["status"] != "waiting":
         assert time.monotonic() < deadline, run
-        assert run["status"] != "failed", (run["error"], api.get(f"/runs/{run_id}/events").text)
+        assert run["status"] != "failed", (
+            run["error"],
+            run.get("started_at"),
+            [
+                (e["seq"], e["type"], e["ts"], e["data"].get("status") or e["data"].get("wait_id"))
+                for e in api.get(f"/runs/{run_id}/events").json()["items"]
+            ],
+        )
         time.sleep(0.05)
     waits = api.get("/waits", params={"run_id": run_id}).json()["items"]
     (wait,) = waits

@@ -35,7 +35,7 @@ async def owner_alive(record: RunRecord, runtime: Runtime, storage: Storage) -> 
     if not owner:
         return False
     if owner == runtime.owner_id:
-        return record.run_id in runtime.live
+        return record.run_id in runtime.live or record.run_id in runtime.dispatched
     try:
         hostname, pid, start = owner.rsplit(":", 2)
     except ValueError:

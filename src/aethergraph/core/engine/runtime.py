@@ -74,6 +74,9 @@ class Runtime:
         self._placement: Placement | None = None
         # Live runs are the process's: a cancel or reply from any thread or scope must find them.
         self.live: dict[str, RunState] = parent.live if parent is not None else {}
+        # Runs this process handed to another one to execute (a Ray worker) and answers for
+        # until they end: their stored record may still name this process as their owner.
+        self.dispatched: set[str] = parent.dispatched if parent is not None else set()
         self.clock: Clock = clock or (parent.clock if parent is not None else SystemClock())
         self.executor: Executor = InProcessExecutor()
         self._workspace: Path | None = None

@@ -337,33 +337,40 @@ class RayExecutor:
     ) -> Outputs:
         """Hand the run over to the worker of ``slot``; its outputs (or what it raised there)."""
         storage = runtime.storage()
-        local = runtime.live.pop(current.run_id, None)  # the worker hosts it from here on
-        handed = handed_over(current, slot.owner)  # a held waiting run goes on, answered
-        # A run admitted here that never executed is this process's alone: no other can claim
-        # it while it runs (its owner is alive), so it is handed over as it is held, and the
-        # worker writes it with its first write. Any other run is handed over in the store,
-        # before the worker starts: a compare-and-set from this process to the worker.
-        fresh = local is not None and not local.resumed and current.status is RunStatus.RUNNING
-        if fresh:
-            await cast("_SharedStorage", storage).release_run(current.run_id)
-        elif not await storage.claim_run(
-            handed, expect_status=current.status, expect_owner=current.owner
-        ):
-            raise RunError(
-                f"run {current.run_id} of graph {current.graph_id!r} was taken by another "
-                "process before it reached a Ray worker"
-            )
-        handover: Handover = (module, slot.owner, services, run_row(handed), fresh)
-        ref = slot.actor.run.remote(handover)
+        run_id = current.run_id
+        local = runtime.live.pop(run_id, None)  # the worker hosts it from here on
+        # Until the call ends this process answers for the run, whose stored record may still
+        # name it as the owner: a reader here must not take the run for an orphan.
+        runtime.dispatched.add(run_id)
         try:
-            outputs: Outputs = await ref
-        except asyncio.CancelledError:
-            # The caller gave up (Ctrl-C, a timeout): the run stops on the worker too, left
-            # interrupted and resumable, as it would be in process.
-            ray.cancel(ref)
-            await asyncio.shield(_interrupt(runtime, ref, current, slot.owner))
-            raise
-        return outputs
+            handed = handed_over(current, slot.owner)  # a held waiting run goes on, answered
+            # A run admitted here that never executed is this process's alone: no other can
+            # claim it while it runs (its owner is alive), so it is handed over as it is held,
+            # and the worker writes it with its first write. Any other run is handed over in
+            # the store, before the worker starts: a compare-and-set from here to the worker.
+            fresh = local is not None and not local.resumed and current.status is RunStatus.RUNNING
+            if fresh:
+                await cast("_SharedStorage", storage).release_run(run_id)
+            elif not await storage.claim_run(
+                handed, expect_status=current.status, expect_owner=current.owner
+            ):
+                raise RunError(
+                    f"run {run_id} of graph {current.graph_id!r} was taken by another process "
+                    "before it reached a Ray worker"
+                )
+            handover: Handover = (module, slot.owner, services, run_row(handed), fresh)
+            ref = slot.actor.run.remote(handover)
+            try:
+                outputs: Outputs = await ref
+            except asyncio.CancelledError:
+                # The caller gave up (Ctrl-C, a timeout): the run stops on the worker too, left
+                # interrupted and resumable, as it would be in process.
+                ray.cancel(ref)
+                await asyncio.shield(_interrupt(runtime, ref, current, slot.owner))
+                raise
+            return outputs
+        finally:
+            runtime.dispatched.discard(run_id)
 
     async def _worker_died(
         self, runtime: Runtime, slot: _Slot, record: RunRecord, exc: RayActorError
