@@ -153,7 +153,7 @@ class PostgresDatabase:
 
     @contextlib.asynccontextmanager
     async def follow_run(self, run_id: str) -> AsyncIterator[FollowedRun]:
-        """The changes other processes make to run ``run_id`` (its answers and signals)."""
+        """The changes other processes make to run ``run_id`` (answers, signals, claims)."""
         async with (await self.storage()).follow_run(run_id) as followed:
             yield followed
 

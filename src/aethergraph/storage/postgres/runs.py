@@ -208,6 +208,8 @@ class PostgresRuns:
                     self._held_events[:0], self._held_logs[:0] = events, logs
                     self._held_runs = {**runs, **self._held_runs}  # newer ones held win
                     self._held_nodes = {**nodes, **self._held_nodes}
+                if cancelled is not None:
+                    raise cancelled from None  # the caller asked to stop: it does
                 raise
             if events:
                 taken = collections.Counter((e[0], e[1]) for e in events)
