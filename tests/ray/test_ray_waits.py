@@ -202,3 +202,30 @@ async def test_a_held_run_is_looked_at_when_it_changes_rather_than_polled(
     assert looks == []  # held, unchanged: not read (a look a second each before)
     await reply_async(run_id, text="loud")  # wakes its holder through NOTIFY
     assert (await asyncio.wait_for(work, 30))["answer"] == "loud"
+
+
+async def test_a_process_whose_runs_wait_for_a_ray_slot_keeps_beating(
+    one_slot: RayExecutor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aethergraph.core.engine import monitor
+    from aethergraph.core.engine.executors import ray as ray_executor
+
+    monkeypatch.setattr(monitor, "BEAT_S", 0.2)
+    monkeypatch.setattr(ray_executor, "BEAT_S", 0.2)
+    runtime = current_runtime()
+    storage = runtime.storage()
+    blocking = asyncio.ensure_future(run_async(graphs.block))  # takes the only slot
+    queued = asyncio.ensure_future(run_async(graphs.echo, {"i": 3}))
+    async with asyncio.timeout(30):
+        while not (beats := await storage.heartbeats([runtime.owner_id])):  # noqa: ASYNC110
+            await asyncio.sleep(0.05)  # another process's write: polled
+        first = beats[runtime.owner_id]
+        # Its queued run is recorded with this process as owner, and it hosts nothing itself:
+        # it beats while the run waits for a slot, for readers on other hosts.
+        while (await storage.heartbeats([runtime.owner_id]))[runtime.owner_id] == first:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+    assert not queued.done()
+    blocking.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await blocking
+    assert (await asyncio.wait_for(queued, 30))["i"] == 3

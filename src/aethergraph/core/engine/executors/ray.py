@@ -52,6 +52,8 @@ from aethergraph.core.engine.lifecycle import (
     mark_stored,
     state_of_recorded_run,
 )
+from aethergraph.core.engine.liveness import BEAT_S
+from aethergraph.core.engine.monitor import beat_if_due
 from aethergraph.core.engine.options import NO_OPTIONS
 from aethergraph.core.engine.run import execution_of
 from aethergraph.core.engine.runtime import current_runtime
@@ -398,6 +400,7 @@ class RayExecutor:
 
     async def _take_slot(self) -> _Slot:
         cond = self._condition()
+        runtime = current_runtime()
         async with cond:
             while True:
                 live = [s for s in self._slots if s.alive and s.inflight < self.max_runs_per_worker]
@@ -405,7 +408,12 @@ class RayExecutor:
                     slot = min(live, key=lambda s: s.inflight)
                     slot.inflight += 1
                     return slot
-                await cond.wait()
+                # A run waiting here for a slot is recorded with this process as its owner:
+                # beat meanwhile, so that readers on other hosts know the process is alive.
+                await beat_if_due(runtime, runtime.storage())
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(BEAT_S):
+                        await cond.wait()
 
     async def _give_back(self, slot: _Slot) -> None:
         slot.inflight -= 1
