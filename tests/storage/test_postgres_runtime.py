@@ -482,3 +482,22 @@ async def test_an_event_written_twice_is_stored_once_and_another_with_its_seq_re
         assert [e.data for e in await store.list_run_events("r1")] == [{"status": "running"}]
     finally:
         await store.close()
+
+
+async def test_followers_are_told_to_look_at_the_store_while_listen_fails(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from aethergraph.storage.postgres.changes import UNHEARD_S, ChangeListener
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    listener = ChangeListener(f"postgresql://nobody@127.0.0.1:{port}/none", "s")
+    with caplog.at_level(logging.WARNING, logger="aethergraph"):
+        async with listener.follow_runs() as every, listener.follow_run("r1") as one:
+            started = time.monotonic()
+            assert await every.changed(0.05) is None  # cannot tell which: look at all
+            assert await one.changed(5) is True  # look at the store, after UNHEARD_S
+            assert time.monotonic() - started < UNHEARD_S + 0.5
+    assert "cannot LISTEN for changes" in caplog.text
+    await listener.close()

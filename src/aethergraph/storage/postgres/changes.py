@@ -136,7 +136,7 @@ class ChangeListener:
         try:
             conn = await asyncpg.connect(self._dsn)
             await conn.add_listener(self.channel, self._notified)
-        except (OSError, asyncpg.PostgresError) as exc:
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             if conn is not None:
                 conn.terminate()
             # Other processes' answers still arrive, at the next look at the store instead.
