@@ -1,10 +1,12 @@
 """``RayExecutor``: runs dispatched to a pool of async Ray actors, with PostgreSQL as the store.
 
-The unit of dispatch is a whole run. The caller's process records the run (``admit``) as usual
-and hands its run id to a worker actor, which takes the run over (a compare-and-set of the
-record's owner, from the caller to the worker) and executes it with the ordinary in-process
-engine on the actor's own event loop. Every worker reads and writes the same PostgreSQL schema, so
-the run's events, nodes, waits and outcome are where the caller, the sidecar and the CLI look.
+The unit of dispatch is a whole run. The caller's process admits the run (``admit``) as usual and
+hands its record to a worker actor, which takes the run over and executes it with the ordinary
+in-process engine on the actor's own event loop. A new run goes as it is held (the worker stores
+it with its first write); one with a stored past is handed over by a compare-and-set of the
+record's owner, from the caller to the worker. Until the call ends the caller answers for the run
+(``Runtime.dispatched``). Every worker reads and writes the same PostgreSQL schema, so the run's
+events, nodes, waits and outcome are where the caller, the sidecar and the CLI look.
 
 Graphs reach workers by import path: the worker imports the module that defines the graph, which
 registers it there as it does here. A graph defined in ``__main__`` (a script, a notebook) cannot
